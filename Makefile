@@ -1,0 +1,74 @@
+# mthp-bpf: khugepaged mTHP collapse with a BPF struct_ops order policy.
+# `make check` and `make demo` work from a bare Debian 12 machine; see README.md.
+
+S := scripts/stage
+comma := ,
+FLAVOURS ?= normal
+# make check runs every test on both kernels: the debug one (KASAN, lockdep,
+# DEBUG_VM) is what proves the page-table and locking changes safe.
+CHECK_FLAVOURS ?= normal,debug
+RUN := python3 selftests/vm/run.py
+RUNFLAGS ?=
+
+.PHONY: all deps tree kernel kernel-debug userspace selftests initramfs build \
+	build-debug check demo vm test list export-patches reset-tree clean distclean
+
+all: build
+
+deps:
+	@$(S) deps scripts/deps.sh
+
+tree: deps
+	@$(S) extract scripts/tree.sh ensure
+
+kernel: tree
+	@$(S) kernel scripts/build-kernel.sh normal
+
+kernel-debug: tree
+	@$(S) kernel-dbg scripts/build-kernel.sh debug
+
+userspace: kernel
+	@$(S) userspace scripts/build-userspace.sh normal
+
+selftests: kernel
+	@$(S) selftests scripts/build-selftests.sh
+
+initramfs: deps
+	@$(S) initramfs selftests/vm/mkinitramfs.sh
+
+# Everything the normal-kernel tests need.  Stages run in order: each one
+# reports its time, and the two kernels would only fight over two cores.
+build:
+	@$(MAKE) --no-print-directory kernel
+	@$(MAKE) --no-print-directory userspace selftests initramfs
+
+build-debug: build
+	@$(MAKE) --no-print-directory kernel-debug
+
+check: $(if $(filter debug,$(subst $(comma), ,$(CHECK_FLAVOURS))),build-debug,build)
+	@$(S) vm-tests $(RUN) --flavour $(CHECK_FLAVOURS) $(RUNFLAGS)
+
+demo: build
+	@$(RUN) --plain demo
+
+# make test T='mm/cow kunit' [FLAVOURS=debug]
+test: $(if $(filter debug,$(subst $(comma), ,$(FLAVOURS))),build-debug,build)
+	@$(RUN) --flavour $(FLAVOURS) $(RUNFLAGS) $(T)
+
+list:
+	@$(RUN) --list
+
+vm: build
+	@$(RUN) --shell --flavour $(FLAVOURS)
+
+export-patches:
+	@scripts/tree.sh export
+
+reset-tree: deps
+	@scripts/tree.sh reset
+
+clean:
+	rm -rf build/obj-* build/tools build/selftests build/vm build/initramfs.cpio.gz
+
+distclean:
+	rm -rf build

@@ -1,0 +1,35 @@
+#!/bin/bash
+# libbpf and bpftool from the kernel tree's tools/ (Debian's are too old for
+# struct_ops links), and vmlinux.h from the built kernel's BTF.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+TREE=$TOP/build/linux
+OUT=$TOP/build/tools
+OBJ=$TOP/build/obj-${1:-normal}
+JOBS=${JOBS:-$(($(nproc) + 1))}
+LLVM=(CLANG=clang-19 LLC=llc-19 LLVM_STRIP=llvm-strip-19 LLVM_CONFIG=llvm-config-19)
+
+start=$(date +%s)
+mkdir -p "$OUT/libbpf" "$OUT/bpftool"
+log=$OUT/build.log
+: > "$log"
+if ! make -C "$TREE/tools/lib/bpf" -j"$JOBS" OUTPUT="$OUT/libbpf/" \
+	DESTDIR="$OUT/libbpf" prefix= install_headers install >>"$log" 2>&1; then
+	tail -20 "$log" >&2
+	echo "build-userspace: error: libbpf build failed; log: $log" >&2
+	exit 1
+fi
+# bpftool's own BPF skeletons need clang; no libbfd/llvm disassembler needed.
+if ! make -C "$TREE/tools/bpf/bpftool" -j"$JOBS" OUTPUT="$OUT/bpftool/" \
+	"${LLVM[@]}" feature-llvm=0 feature-libbfd=0 >>"$log" 2>&1; then
+	tail -20 "$log" >&2
+	echo "build-userspace: error: bpftool build failed; log: $log" >&2
+	exit 1
+fi
+if [ -f "$OBJ/vmlinux" ]; then
+	"$OUT/bpftool/bpftool" btf dump file "$OBJ/vmlinux" format c > "$OUT/vmlinux.h.tmp"
+	mv "$OUT/vmlinux.h.tmp" "$OUT/vmlinux.h"
+fi
+echo "build-userspace: libbpf $(sed -n 's/^LIBBPF_VERSION=//p' "$OUT/libbpf/lib64/pkgconfig/libbpf.pc" 2>/dev/null || true)," \
+	"$("$OUT/bpftool/bpftool" version | head -1), vmlinux.h from $(basename "$OBJ") in $(($(date +%s) - start)) s"

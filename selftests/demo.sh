@@ -1,0 +1,22 @@
+#!/bin/bash
+# make demo, inside the VM: the mTHP sysfs state of the patched kernel, then
+# a workload whose PMD ranges khugepaged collapses, shown per folio size.
+THP=/sys/kernel/mm/transparent_hugepage
+echo "== kernel $(uname -r), THP: $(cat $THP/enabled)"
+printf '%-22s %-32s %s\n' size enabled "stats (nonzero)"
+for d in $THP/hugepages-*kB; do
+	st=$(cd "$d/stats" 2>/dev/null && grep -H -v '^0$' -- * 2>/dev/null | tr '\n' ' ')
+	printf '%-22s %-32s %s\n' "${d##*/}" "$(cat "$d/enabled")" "${st:--}"
+done | sort -t- -k2 -n
+echo "khugepaged: $(for k in max_ptes_none max_ptes_swap max_ptes_shared pages_to_scan; do
+	printf '%s=%s ' $k "$(cat $THP/khugepaged/$k)"; done)"
+echo
+echo "== workload: five PMD ranges, faulted as 4K pages, then khugepaged"
+build/selftests/bin/demo_workload "$@" || exit 1
+echo
+echo "== per-size collapse stats after the workload"
+for d in $THP/hugepages-*kB; do
+	st=$(cd "$d/stats" 2>/dev/null && grep -H -v '^0$' -- collapse* 2>/dev/null | tr '\n' ' ')
+	[ -n "$st" ] && echo "${d##*/}: $st"
+done
+grep -E '^thp_collapse' /proc/vmstat

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mthp.h"
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+#define KPF_COMPOUND_HEAD	(1ULL << 15)
+#define KPF_COMPOUND_TAIL	(1ULL << 16)
+#define KPF_ZERO_PAGE		(1ULL << 24)
+
+#define THP_DIR "/sys/kernel/mm/transparent_hugepage/"
+
+static int pread_u64(int fd, uint64_t idx, uint64_t *val)
+{
+	return pread(fd, val, sizeof(*val), idx * sizeof(*val)) == sizeof(*val) ? 0 : -1;
+}
+
+int folio_orders(const void *addr, size_t npages, int *orders)
+{
+	uint64_t *pfn = calloc(npages, sizeof(*pfn));
+	uint64_t *flags = calloc(npages, sizeof(*flags));
+	uintptr_t va = (uintptr_t)addr;
+	int pm, kpf, ret = -1;
+	size_t i, j, n;
+
+	pm = open("/proc/self/pagemap", O_RDONLY);
+	kpf = open("/proc/kpageflags", O_RDONLY);
+	if (pm < 0 || kpf < 0 || !pfn || !flags) {
+		perror("folio_orders: open pagemap/kpageflags");
+		goto out;
+	}
+	for (i = 0; i < npages; i++) {
+		uint64_t e;
+
+		if (pread_u64(pm, va / PAGE_SZ + i, &e)) {
+			perror("folio_orders: read pagemap");
+			goto out;
+		}
+		if (!(e & PM_PRESENT))
+			continue;
+		pfn[i] = e & PM_PFN_MASK;
+		if (!pfn[i]) {
+			fprintf(stderr, "folio_orders: PFNs hidden (not root?)\n");
+			goto out;
+		}
+		if (pread_u64(kpf, pfn[i], &flags[i])) {
+			perror("folio_orders: read kpageflags");
+			goto out;
+		}
+	}
+	for (i = 0; i < npages; i += n) {
+		n = 1;
+		if (!pfn[i] || (flags[i] & KPF_ZERO_PAGE)) {
+			orders[i] = ORDER_NONE;
+			continue;
+		}
+		if (flags[i] & KPF_COMPOUND_TAIL) {
+			orders[i] = ORDER_BROKEN;	/* head outside the range */
+			continue;
+		}
+		if (!(flags[i] & KPF_COMPOUND_HEAD)) {
+			orders[i] = 0;
+			continue;
+		}
+		for (j = i + 1; j < npages && (flags[j] & KPF_COMPOUND_TAIL) &&
+		     pfn[j] == pfn[i] + (j - i); j++)
+			;
+		n = j - i;
+		/* Whole, power-of-two and aligned in VA and PFN, or broken. */
+		if ((n & (n - 1)) || ((va / PAGE_SZ + i) & (n - 1)) || (pfn[i] & (n - 1))) {
+			for (j = i; j < i + n; j++)
+				orders[j] = ORDER_BROKEN;
+			continue;
+		}
+		for (j = i; j < i + n; j++)
+			orders[j] = __builtin_ctzl(n);
+	}
+	ret = 0;
+out:
+	if (pm >= 0)
+		close(pm);
+	if (kpf >= 0)
+		close(kpf);
+	free(pfn);
+	free(flags);
+	return ret;
+}
+
+char *orders_str(const int *orders, size_t npages, char *buf, size_t len)
+{
+	size_t i = 0, off = 0;
+
+	buf[0] = '\0';
+	while (i < npages && off < len) {
+		size_t run = 1;
+
+		while (i + run < npages && orders[i + run] == orders[i])
+			run++;
+		off += snprintf(buf + off, len - off, "%s%dx%zu", off ? " " : "",
+				orders[i], run);
+		i += run;
+	}
+	return buf;
+}
+
+int thp_write(const char *knob, const char *val)
+{
+	char path[256];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), THP_DIR "%s", knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	if (!ok)
+		fprintf(stderr, "write '%s' to %s: %s\n", val, path, strerror(errno));
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+long thp_read_long(const char *knob)
+{
+	char path[256], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), THP_DIR "%s", knob);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+static void order_knob(int order, const char *file, char *buf, size_t len)
+{
+	snprintf(buf, len, "hugepages-%lukB/%s", (PAGE_SZ << order) / 1024, file);
+}
+
+unsigned int thp_supported_orders(void)
+{
+	unsigned int mask = 0;
+	char knob[64], path[128];
+	int order;
+
+	for (order = 1; order <= PMD_ORDER; order++) {
+		order_knob(order, "enabled", knob, sizeof(knob));
+		snprintf(path, sizeof(path), THP_DIR "%s", knob);
+		if (!access(path, W_OK))
+			mask |= 1U << order;
+	}
+	return mask;
+}
+
+int thp_set_orders(unsigned int mask, const char *mode)
+{
+	unsigned int supported = thp_supported_orders();
+	char knob[64];
+	int order;
+
+	for (order = 1; order <= PMD_ORDER; order++) {
+		if (!(supported & (1U << order)))
+			continue;
+		order_knob(order, "enabled", knob, sizeof(knob));
+		if (thp_write(knob, (mask & (1U << order)) ? mode : "never"))
+			return -1;
+	}
+	return 0;
+}
+
+int khugepaged_wait_scans(int passes, int timeout_s)
+{
+	long start, now;
+	time_t deadline = time(NULL) + timeout_s;
+
+	if (thp_write("khugepaged/scan_sleep_millisecs", "0") ||
+	    thp_write("khugepaged/alloc_sleep_millisecs", "0") ||
+	    thp_write("khugepaged/pages_to_scan", "4096"))
+		return -1;
+	start = thp_read_long("khugepaged/full_scans");
+	do {
+		usleep(20000);
+		now = thp_read_long("khugepaged/full_scans");
+		if (now >= start + passes)
+			return 0;
+	} while (time(NULL) < deadline);
+	fprintf(stderr, "khugepaged: %ld of %d full scans in %d s\n", now - start,
+		passes, timeout_s);
+	return -1;
+}
+
+void *pmd_mmap(size_t npmd)
+{
+	size_t len = (npmd + 1) * PMD_SZ;
+	uintptr_t p, a;
+
+	p = (uintptr_t)mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((void *)p == MAP_FAILED)
+		return NULL;
+	a = (p + PMD_SZ - 1) & ~(PMD_SZ - 1);
+	if (a > p)
+		munmap((void *)p, a - p);
+	munmap((void *)(a + npmd * PMD_SZ), p + len - (a + npmd * PMD_SZ));
+	return (void *)a;
+}
+
+void pmd_unmap(void *p, size_t npmd)
+{
+	munmap(p, npmd * PMD_SZ);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the mthp-bpf selftests: read the folio layout of a
+ * mapping through /proc/self/pagemap and /proc/kpageflags, drive the THP
+ * sysfs knobs, and make khugepaged run promptly.
+ */
+#ifndef MTHP_TEST_H
+#define MTHP_TEST_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#define PAGE_SZ		4096UL
+#define PMD_PAGES	512
+#define PMD_SZ		(PAGE_SZ * PMD_PAGES)
+#define PMD_ORDER	9
+
+/* Per-page result of folio_orders() besides an order 0..PMD_ORDER. */
+#define ORDER_NONE	-1	/* no page mapped (or the shared zero page) */
+#define ORDER_BROKEN	-2	/* a large folio mapped partly or misaligned */
+
+/*
+ * Fill orders[0..npages) with the order of the folio mapping each page of
+ * [addr, addr + npages * PAGE_SZ).  A large folio counts only when it is
+ * mapped whole, naturally aligned in both VA and PFN.  Returns 0, or -1 with
+ * a message on stderr (e.g. not root, so no PFNs).
+ */
+int folio_orders(const void *addr, size_t npages, int *orders);
+
+/* "order x count" runs, e.g. "4x8 0x3 -1x1", into buf; returns buf. */
+char *orders_str(const int *orders, size_t npages, char *buf, size_t len);
+
+/* THP sysfs: paths are relative to /sys/kernel/mm/transparent_hugepage/. */
+int thp_write(const char *knob, const char *val);
+long thp_read_long(const char *knob);
+/* Set hugepages-<size>kB/enabled for every size: bit n of mask -> order n. */
+int thp_set_orders(unsigned int mask, const char *mode);
+/* Bitmask of the orders this kernel offers mTHP sysfs for. */
+unsigned int thp_supported_orders(void);
+
+/*
+ * Make khugepaged scan without delay, then wait until it completed @passes
+ * full scans.  Returns 0, or -1 after @timeout_s seconds.
+ */
+int khugepaged_wait_scans(int passes, int timeout_s);
+
+/* A PMD-aligned anonymous mapping of @npmd PMDs (munmap with pmd_unmap). */
+void *pmd_mmap(size_t npmd);
+void pmd_unmap(void *p, size_t npmd);
+
+#endif

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Boot the mthp-bpf test kernel in QEMU and run tests in it.
+
+The guest sees the host's user space read-only over 9p, the repository at the
+same path, and a writable output directory (build/vm/<flavour>/).  Tests come
+from selftests/TESTS.  Results are printed as TAP with a closing
+"N passed, N failed" line; the exit status is non-zero on any failure.
+
+Every wait has a deadline: a guest that does not boot, or a test that runs past
+its timeout, is killed and reported with the tail of the guest's kernel log,
+and the remaining tests run in a fresh boot.  The kernel log of every boot is
+scanned, and a WARNING, BUG, Oops, KASAN or lockdep report fails the run.
+"""
+
+import argparse
+import os
+import re
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(TOP, 'build')
+MANIFEST = os.path.join(TOP, 'selftests', 'TESTS')
+GRACE = 30          # host-side slack over a test's own (guest-side) timeout
+
+# What a kernel report looks like in the log.  Lockdep reports open with
+# "WARNING: possible ... locking"; KASAN with "BUG: KASAN:".
+REPORT_RE = re.compile(
+    r'WARNING:|BUG:|Oops|kernel BUG at|general protection fault|'
+    r'Kernel panic|KASAN:|UBSAN:|INFO: task .* blocked|'
+    r'inconsistent lock state|possible circular locking|'
+    r'possible recursive locking|suspicious RCU usage|'
+    r'list_(add|del) corruption|Unable to handle kernel')
+
+
+def note(msg):
+    print('# ' + msg, flush=True)
+
+
+class Test:
+    def __init__(self, name, timeout, flavours, cmd):
+        self.name, self.timeout, self.flavours, self.cmd = name, timeout, flavours, cmd
+
+
+def read_manifest():
+    tests = []
+    with open(MANIFEST) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            parts = line.split(None, 3)
+            if len(parts) < 4 or not parts[1].isdigit():
+                sys.exit('run.py: %s:%d: expected "name timeout flavours command"'
+                         % (MANIFEST, lineno))
+            tests.append(Test(parts[0], int(parts[1]), parts[2].split(','), parts[3]))
+    return tests
+
+
+def kvm_usable(kernel, initrd):
+    """A nested KVM guest can hang before printing anything: boot briefly
+    with KVM and require the kernel's first console line within seconds."""
+    if not os.path.exists('/dev/kvm'):
+        return False, 'no /dev/kvm'
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        return False, 'no permission on /dev/kvm'
+    cache = os.path.join(BUILD, 'vm', 'kvm-probe')
+    try:
+        boot_id = open('/proc/sys/kernel/random/boot_id').read().strip()
+    except OSError:
+        boot_id = ''
+    try:
+        with open(cache) as f:
+            cached_id, verdict = f.read().split(None, 1)
+        if cached_id == boot_id:
+            return verdict.startswith('ok'), verdict.strip() + ' (cached)'
+    except (OSError, ValueError):
+        pass
+    cmd = ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-m', '256M',
+           '-display', 'none', '-no-reboot', '-serial', 'stdio', '-monitor', 'none',
+           '-kernel', kernel, '-initrd', initrd,
+           '-append', 'console=ttyS0 earlyprintk=serial panic=-1 rdinit=/bin/false']
+    ok, why = False, 'KVM guest printed nothing within 8 s'
+    try:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+    except OSError as e:
+        return False, 'cannot start qemu: %s' % e
+    deadline = time.time() + 8
+    buf = b''
+    while time.time() < deadline:
+        r, _, _ = select.select([p.stdout], [], [], 0.5)
+        if r:
+            chunk = os.read(p.stdout.fileno(), 4096)
+            if not chunk:
+                why = 'KVM guest exited: %s' % buf.decode(errors='replace').strip()[-200:]
+                break
+            buf += chunk
+            if b'Linux version' in buf:
+                ok, why = True, 'ok'
+                break
+    p.kill()
+    p.wait()
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, 'w') as f:
+        f.write('%s %s\n' % (boot_id, why))
+    return ok, why
+
+
+def qemu_cmd(args, kernel, initrd, outdir, accel, interactive):
+    append = 'console=ttyS0 loglevel=5 panic=-1'
+    if args.append:
+        append += ' ' + args.append
+    cmd = ['qemu-system-x86_64', '-m', args.mem, '-smp', str(args.smp),
+           '-no-reboot', '-display', 'none', '-monitor', 'none',
+           '-kernel', kernel, '-initrd', initrd, '-append', append,
+           '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on',
+           '-virtfs', 'local,path=%s,mount_tag=mthprepo,security_model=none,readonly=on' % TOP,
+           '-virtfs', 'local,path=%s,mount_tag=mthpout,security_model=none' % outdir]
+    if accel == 'kvm':
+        cmd += ['-accel', 'kvm', '-cpu', 'host']
+    else:
+        cmd += ['-accel', 'tcg', '-cpu', 'max']
+    if interactive:
+        cmd += ['-serial', 'mon:stdio']
+    else:
+        cmd += ['-serial', 'file:' + os.path.join(outdir, 'console.log'),
+                '-serial', 'stdio']
+    return cmd
+
+
+def log_tail(path, n=40):
+    try:
+        with open(path, errors='replace') as f:
+            return f.read().splitlines()[-n:]
+    except OSError:
+        return ['(no %s)' % os.path.basename(path)]
+
+
+def kernel_reports(outdir):
+    """Kernel reports of one boot, each with the test that was running."""
+    path = os.path.join(outdir, 'dmesg.txt')
+    if not os.path.exists(path):
+        path = os.path.join(outdir, 'console.log')
+    found, current = [], 'boot'
+    try:
+        lines = open(path, errors='replace').read().splitlines()
+    except OSError:
+        return path, []
+    for i, line in enumerate(lines):
+        m = re.search(r'mthp-test: (begin|end) (\S+)', line)
+        if m:
+            current = m.group(2) if m.group(1) == 'begin' else 'between tests'
+            continue
+        if REPORT_RE.search(line):
+            found.append((current, lines[i:i + 12]))
+    return path, found
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.n = 0
+        self.passed = self.failed = self.skipped = 0
+
+    def result(self, ok, name, reason='', skip=False):
+        self.n += 1
+        if skip:
+            self.skipped += 1
+            print('ok %d %s # SKIP %s' % (self.n, name, reason), flush=True)
+        elif ok:
+            self.passed += 1
+            print('ok %d %s' % (self.n, name), flush=True)
+        else:
+            self.failed += 1
+            print('not ok %d %s%s' % (self.n, name, ' # ' + reason if reason else ''),
+                  flush=True)
+
+    def boot(self, flavour, accel, tests, outdir, kernel, initrd, bootno):
+        """One boot: runs tests in order until done, a hang or a guest death.
+        Returns the tests that did not get to run."""
+        for f in ('console.log', 'dmesg.txt'):
+            if os.path.exists(os.path.join(outdir, f)):
+                os.unlink(os.path.join(outdir, f))
+        with open(os.path.join(outdir, 'tests'), 'w') as f:
+            for t in tests:
+                f.write('%s\t%d\t%s\n' % (t.name, t.timeout, t.cmd))
+        cmd = qemu_cmd(self.args, kernel, initrd, outdir, accel, False)
+        qlog = open(os.path.join(outdir, 'qemu.log'), 'w')
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=qlog,
+                             stdin=subprocess.DEVNULL)
+        by_name = {t.name: t for t in tests}
+        todo = list(tests)
+        current, started = None, None
+        deadline = time.time() + self.args.boot_timeout
+        phase = 'boot'
+        buf = b''
+        t_boot = time.time()
+        failure = None
+        while True:
+            now = time.time()
+            if now > deadline:
+                failure = 'timeout'
+                break
+            r, _, _ = select.select([p.stdout], [], [], min(1.0, deadline - now))
+            if not r:
+                continue
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                failure = 'exit'
+                break
+            buf += chunk
+            while b'\n' in buf:
+                raw, buf = buf.split(b'\n', 1)
+                line = raw.decode(errors='replace').rstrip('\r')
+                if not line.startswith('@@mthp '):
+                    if current:
+                        print(('' if self.args.plain else '# ') + line, flush=True)
+                    else:
+                        note('guest: ' + line)
+                    continue
+                word = line.split()
+                if word[1] == 'ready':
+                    note('boot %d (%s, %s): %s in %.1f s' % (bootno, flavour, accel,
+                         ' '.join(word[2:]), time.time() - t_boot))
+                    phase = 'tests'
+                    deadline = time.time() + 60
+                elif word[1] == 'begin':
+                    current = by_name[word[2]]
+                    started = time.time()
+                    deadline = started + current.timeout + GRACE
+                elif word[1] == 'end':
+                    rc = int(word[3].split('=')[1])
+                    name = '%s/%s' % (flavour, current.name)
+                    if rc == 0:
+                        self.result(True, name)
+                    elif rc == 4:       # kselftest KSFT_SKIP
+                        self.result(True, name, 'test skipped itself', skip=True)
+                    elif rc in (124, 137):
+                        self.result(False, name, 'timed out after %d s (killed in the guest)'
+                                    % current.timeout)
+                    else:
+                        self.result(False, name, 'exit status %d' % rc)
+                    note('%s took %s' % (name, word[4].split('=')[1] + ' s'))
+                    todo.remove(current)
+                    current = None
+                    deadline = time.time() + 60
+                elif word[1] == 'done':
+                    phase = 'done'
+                    deadline = time.time() + 30
+                elif word[1] == 'fatal':
+                    note('guest init failed: ' + ' '.join(word[2:]))
+            if phase == 'done' and p.poll() is not None:
+                break
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        qlog.close()
+        console = os.path.join(outdir, 'console.log')
+        if phase == 'boot':
+            note('boot %d (%s, %s) failed (%s); last guest log lines:' %
+                 (bootno, flavour, accel, 'no ready within %d s' % self.args.boot_timeout
+                  if failure == 'timeout' else 'qemu exited'))
+            for line in log_tail(console) + log_tail(os.path.join(outdir, 'qemu.log'), 5):
+                note('  ' + line)
+            for t in todo:
+                self.result(False, '%s/%s' % (flavour, t.name), 'guest did not boot')
+            todo = []
+        elif current:
+            why = ('hung: killed after %d s' % (time.time() - started)
+                   if failure == 'timeout' else 'guest died during the test')
+            self.result(False, '%s/%s' % (flavour, current.name), why)
+            note('last guest kernel log lines:')
+            for line in log_tail(console):
+                note('  ' + line)
+            todo.remove(current)
+        elif phase != 'done':
+            note('guest stopped between tests (%s)' % failure)
+        # The kernel log of this boot, whatever happened.
+        path, reports = kernel_reports(outdir)
+        name = '%s/kernel-log-boot%d' % (flavour, bootno)
+        if reports:
+            for test, lines in reports[:5]:
+                note('kernel report during %s (%s):' % (test, os.path.relpath(path, TOP)))
+                for line in lines:
+                    note('  ' + line)
+            self.result(False, name, '%d kernel report(s)' % len(reports))
+        else:
+            self.result(True, name)
+        return todo
+
+    def run_flavour(self, flavour, tests):
+        kernel = os.path.join(BUILD, 'obj-' + flavour, 'arch', 'x86', 'boot', 'bzImage')
+        initrd = os.path.join(BUILD, 'initramfs.cpio.gz')
+        for f in (kernel, initrd):
+            if not os.path.exists(f):
+                sys.exit('run.py: %s is missing; build it first (make kernel / make vm-deps)'
+                         % os.path.relpath(f, TOP))
+        outdir = os.path.join(BUILD, 'vm', flavour)
+        os.makedirs(outdir, exist_ok=True)
+        accel = self.pick_accel(kernel, initrd)
+        with open(os.path.join(outdir, 'run.conf'), 'w') as f:
+            f.write('MTHP_REPO=%s\nMTHP_MODE=%s\nMTHP_TERM=%s\n' %
+                    (shlex.quote(TOP), 'shell' if self.args.shell else 'tests',
+                     shlex.quote(os.environ.get('TERM', 'vt100'))))
+        if self.args.shell:
+            cmd = qemu_cmd(self.args, kernel, initrd, outdir, accel, True)
+            note('interactive VM (%s); Ctrl-A X quits QEMU' % accel)
+            return subprocess.call(cmd)
+        bootno = 0
+        while tests:
+            bootno += 1
+            tests = self.boot(flavour, accel, tests, outdir, kernel, initrd, bootno)
+        return 0
+
+    def pick_accel(self, kernel, initrd):
+        if self.args.accel != 'auto':
+            return self.args.accel
+        ok, why = kvm_usable(kernel, initrd)
+        if ok:
+            return 'kvm'
+        note('KVM not usable (%s); using TCG' % why)
+        return 'tcg'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('tests', nargs='*', help='test names or shell patterns (default: all)')
+    ap.add_argument('--flavour', default='normal',
+                    help='kernel flavours to run, comma-separated: normal,debug')
+    ap.add_argument('--accel', choices=('auto', 'kvm', 'tcg'), default='auto')
+    ap.add_argument('--mem', default='2G')
+    ap.add_argument('--smp', type=int, default=2)
+    ap.add_argument('--boot-timeout', type=int, default=180)
+    ap.add_argument('--append', default='', help='extra kernel command line')
+    ap.add_argument('--shell', action='store_true', help='boot to an interactive shell')
+    ap.add_argument('--list', action='store_true', help='list the tests and exit')
+    ap.add_argument('--plain', action='store_true',
+                    help="print the tests' output as it is, not as TAP comments")
+    args = ap.parse_args()
+
+    import fnmatch
+    manifest = read_manifest()
+    if args.tests:
+        picked = [t for t in manifest if any(fnmatch.fnmatchcase(t.name, pat)
+                                             for pat in args.tests)]
+        unknown = [pat for pat in args.tests
+                   if not any(fnmatch.fnmatchcase(t.name, pat) for t in manifest)]
+        if unknown:
+            sys.exit('run.py: no such test: %s (see --list)' % ', '.join(unknown))
+    else:
+        picked = manifest
+    if args.list:
+        for t in picked:
+            print('%-36s %5d s  %-14s %s' % (t.name, t.timeout, ','.join(t.flavours), t.cmd))
+        return 0
+    if not shutil.which('qemu-system-x86_64'):
+        sys.exit('run.py: qemu-system-x86_64 not found (run scripts/deps.sh)')
+
+    runner = Runner(args)
+    flavours = args.flavour.split(',')
+    if args.shell:
+        return runner.run_flavour(flavours[0], [])
+    print('TAP version 13', flush=True)
+    t0 = time.time()
+    for flavour in flavours:
+        tests = [t for t in picked if args.tests or 'all' in t.flavours or
+                 flavour in t.flavours]
+        if tests:
+            runner.run_flavour(flavour, tests)
+    print('1..%d' % runner.n)
+    note('%d skipped; %.0f s in the VM' % (runner.skipped, time.time() - t0))
+    print('%d passed, %d failed' % (runner.passed, runner.failed), flush=True)
+    return 1 if runner.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
