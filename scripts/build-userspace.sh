@@ -31,5 +31,5 @@ if [ -f "$OBJ/vmlinux" ]; then
 	"$OUT/bpftool/bpftool" btf dump file "$OBJ/vmlinux" format c > "$OUT/vmlinux.h.tmp"
 	mv "$OUT/vmlinux.h.tmp" "$OUT/vmlinux.h"
 fi
-echo "build-userspace: libbpf $(sed -n 's/^LIBBPF_VERSION=//p' "$OUT/libbpf/lib64/pkgconfig/libbpf.pc" 2>/dev/null || true)," \
+echo "build-userspace: libbpf $(sed -n 's/^Version: //p' "$OUT/libbpf/libbpf.pc" 2>/dev/null || true)," \
 	"$("$OUT/bpftool/bpftool" version | head -1), vmlinux.h from $(basename "$OBJ") in $(($(date +%s) - start)) s"

@@ -13,8 +13,8 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	# the tree's mm selftests and tools/mm/thpmaps
 	libnuma-dev python3-numpy
-	# repository tooling
-	git
+	# repository tooling (python3-ply: checkpatch's SPDX check)
+	git python3-ply
 )
 
 missing=()

@@ -11,6 +11,7 @@ for s in $D/*/; do
 	r=$s/results
 	cat "$r"
 	grep -q '^not ok' "$r" && fail=1
-	grep -qE '^ok [0-9]+ ' "$r" || { echo "# $(basename "$s"): no result"; fail=1; }
+	grep -qE "^(not )?ok [0-9]+ $(basename "$s")\$" "$r" ||
+		{ echo "# $(basename "$s"): no result"; fail=1; }
 done
 exit $fail
