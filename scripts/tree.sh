@@ -104,7 +104,9 @@ export_patches() {
 	[ -z "$(g status --porcelain --untracked-files=no)" ] ||
 		die "build/linux has uncommitted edits; commit them in the tree first"
 	local new
-	new=$(g ls-files --others --ignored --exclude-standard | head -20)
+	# (the mm selftests' build writes local_config.* into the tree)
+	new=$(g ls-files --others --ignored --exclude-standard |
+		grep -v '^tools/testing/selftests/mm/local_config\.' | head -20)
 	[ -z "$new" ] || printf 'tree: warning: files in build/linux not committed (Debian'"'"'s .gitignore hides new files; git add -f them):\n%s\n' "$new" >&2
 	mkdir -p "$PATCHES"
 	local tmp

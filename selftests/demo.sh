@@ -5,18 +5,24 @@ THP=/sys/kernel/mm/transparent_hugepage
 echo "== kernel $(uname -r), THP: $(cat $THP/enabled)"
 printf '%-22s %-32s %s\n' size enabled "stats (nonzero)"
 for d in $THP/hugepages-*kB; do
+	[ -e "$d/enabled" ] || continue	# file-only sizes (order 1)
 	st=$(cd "$d/stats" 2>/dev/null && grep -H -v '^0$' -- * 2>/dev/null | tr '\n' ' ')
 	printf '%-22s %-32s %s\n' "${d##*/}" "$(cat "$d/enabled")" "${st:--}"
 done | sort -t- -k2 -n
 echo "khugepaged: $(for k in max_ptes_none max_ptes_swap max_ptes_shared pages_to_scan; do
 	printf '%s=%s ' $k "$(cat $THP/khugepaged/$k)"; done)"
 echo
+W=$MTHP_BUILD/selftests/bin/demo_workload
 echo "== workload: five PMD ranges, faulted as 4K pages, then khugepaged"
-build/selftests/bin/demo_workload "$@" || exit 1
+echo "-- max_ptes_none=511 (default): any occupied chunk goes to the largest size"
+$W 16,64,2048 511 || exit 1
+echo
+echo "-- max_ptes_none=0: only fully occupied chunks, so no memory is added"
+$W 16,64,2048 0 || exit 1
 echo
 echo "== per-size collapse stats after the workload"
 for d in $THP/hugepages-*kB; do
 	st=$(cd "$d/stats" 2>/dev/null && grep -H -v '^0$' -- collapse* 2>/dev/null | tr '\n' ' ')
-	[ -n "$st" ] && echo "${d##*/}: $st"
-done
-grep -E '^thp_collapse' /proc/vmstat
+	[ -z "$st" ] || echo "${d##*/}: $st"
+done | sort -t- -k2 -n
+echo "/proc/vmstat (PMD size only): $(grep -E '^thp_(collapse|scan_exceed)' /proc/vmstat | tr '\n' ' ')"

@@ -36,6 +36,21 @@ static long stat_of(int order, const char *name)
 	return thp_read_long(knob);
 }
 
+static long vmstat(const char *name)
+{
+	char line[128];
+	long val = -1;
+	size_t n = strlen(name);
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ' ')
+			val = atol(line + n + 1);
+	if (f)
+		fclose(f);
+	return val;
+}
+
 /* A PMD range of small pages, page i holding byte i. */
 static char *small_range(void)
 {
@@ -88,7 +103,7 @@ static int layout_is(int from, int to, int order, int other)
 
 static void test_swap_mthp(void)
 {
-	long before2, before8;
+	long before2, before8, alloc2, pmd_alloc;
 	char *p = small_range();
 	int ok, i;
 
@@ -99,6 +114,8 @@ static void test_swap_mthp(void)
 		ksft_exit_fail_msg("MADV_PAGEOUT: %s\n", strerror(errno));
 	before2 = stat_of(2, "collapse_exceed_swap_pte");
 	before8 = stat_of(8, "collapse_exceed_swap_pte");
+	alloc2 = stat_of(2, "collapse_alloc");
+	pmd_alloc = vmstat("thp_collapse_alloc");
 	if (collapse(p, 0x1fc))
 		ksft_exit_fail_msg("collapse setup failed\n");
 	/* Order 8 halves hold a swapped page each; so does the chunk at 4 and 200. */
@@ -117,6 +134,9 @@ static void test_swap_mthp(void)
 	ksft_test_result(stat_of(2, "collapse_exceed_swap_pte") > before2 &&
 			 stat_of(8, "collapse_exceed_swap_pte") > before8,
 			 "mTHP: collapse_exceed_swap_pte moved for 16kB and 1024kB\n");
+	ksft_test_result(stat_of(2, "collapse_alloc") > alloc2 && pmd_alloc >= 0 &&
+			 vmstat("thp_collapse_alloc") == pmd_alloc,
+			 "mTHP: collapse_alloc moved for 16kB, thp_collapse_alloc (PMD) did not\n");
 	ksft_test_result(contents_ok(p), "mTHP: contents intact after swap-in\n");
 	pmd_unmap(p, 1);
 }
@@ -191,7 +211,7 @@ static void test_shared_mthp(void)
 static void test_shared_pmd(void)
 {
 	char *p = small_range();
-	long before;
+	long before, vm_before;
 	pid_t child;
 	int i;
 
@@ -200,11 +220,13 @@ static void test_shared_pmd(void)
 		ksft_exit_fail_msg("setup failed\n");
 	child = share_with_child();
 	before = stat_of(PMD_ORDER, "collapse_exceed_shared_pte");
+	vm_before = vmstat("thp_scan_exceed_share_pte");
 	if (collapse(p, 1 << PMD_ORDER))
 		ksft_exit_fail_msg("collapse setup failed\n");
 	ksft_test_result(layout_is(0, 0, 0, 0), "PMD: 512 shared pages exceed max_ptes_shared=256\n");
-	ksft_test_result(stat_of(PMD_ORDER, "collapse_exceed_shared_pte") > before,
-			 "PMD: collapse_exceed_shared_pte moved for 2048kB\n");
+	ksft_test_result(stat_of(PMD_ORDER, "collapse_exceed_shared_pte") > before &&
+			 vmstat("thp_scan_exceed_share_pte") > vm_before,
+			 "PMD: collapse_exceed_shared_pte and thp_scan_exceed_share_pte moved\n");
 	for (i = 0; i < 300; i++)
 		p[i * PAGE_SZ] = (char)(i & 0xff);
 	if (khugepaged_wait_scans(2, 120) || folio_orders(p, PMD_PAGES, got))
@@ -259,7 +281,7 @@ int main(void)
 		ksft_exit_skip("needs mTHP sysfs for orders 2..9\n");
 	if (stat_of(4, "collapse_exceed_swap_pte") < 0)
 		ksft_exit_fail_msg("no per-size collapse stats\n");
-	ksft_set_plan(14);
+	ksft_set_plan(15);
 	test_swap_mthp();
 	test_swap_pmd();
 	test_shared_mthp();

@@ -4,7 +4,9 @@
  * occupancy as small pages, let khugepaged run with the THP sizes given on
  * the command line, and print what each range became, per folio size.
  *
- *   demo_workload [sizes]   sizes: comma-separated kB, default 16,64,2048
+ *   demo_workload [sizes [max_ptes_none]]
+ *	sizes: comma-separated kB, default 16,64,2048; max_ptes_none: default
+ *	the current setting
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
 		for (pte = 0; pte < PMD_PAGES; pte++)
 			if (patterns[i].occupied(pte))
 				p[i * PMD_SZ + pte * PAGE_SZ] = 1;
+	if (argc > 2 && thp_write("khugepaged/max_ptes_none", argv[2]))
+		return 1;
 	if (thp_set_orders(mask, "madvise"))
 		return 1;
 	/* Registers the mm with khugepaged. */
