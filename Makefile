@@ -10,8 +10,8 @@ CHECK_FLAVOURS ?= normal,debug
 RUN := python3 selftests/vm/run.py
 RUNFLAGS ?=
 
-.PHONY: all deps tree kernel kernel-debug userspace selftests initramfs build \
-	build-debug check demo vm test list export-patches reset-tree clean distclean
+.PHONY: all deps tree kernel kernel-debug userspace policies loader selftests initramfs \
+	build build-debug check demo vm test list bench export-patches reset-tree clean distclean
 
 all: build
 
@@ -30,7 +30,13 @@ kernel-debug: tree
 userspace: kernel
 	@$(S) userspace scripts/build-userspace.sh normal
 
-selftests: kernel
+policies: userspace
+	@$(S) policies $(MAKE) -s -C bpf-policies
+
+loader: policies
+	@$(S) loader $(MAKE) -s -C loader
+
+selftests: kernel userspace
 	@$(S) selftests scripts/build-selftests.sh
 
 initramfs: deps
@@ -40,7 +46,7 @@ initramfs: deps
 # reports its time, and the two kernels would only fight over two cores.
 build:
 	@$(MAKE) --no-print-directory kernel
-	@$(MAKE) --no-print-directory userspace selftests initramfs
+	@$(MAKE) --no-print-directory userspace policies loader selftests initramfs
 
 build-debug: build
 	@$(MAKE) --no-print-directory kernel-debug
@@ -58,6 +64,10 @@ test: $(if $(filter debug,$(subst $(comma), ,$(FLAVOURS))),build-debug,build)
 list:
 	@$(RUN) --list
 
+# Per-call cost of the BPF default policy against the kernel's planner.
+bench: build
+	@$(RUN) --plain bench
+
 vm: build
 	@$(RUN) --shell --flavour $(FLAVOURS)
 
@@ -68,7 +78,8 @@ reset-tree: deps
 	@scripts/tree.sh reset
 
 clean:
-	rm -rf build/obj-* build/tools build/selftests build/vm build/initramfs.cpio.gz
+	rm -rf build/obj-* build/tools build/selftests build/vm build/initramfs.cpio.gz \
+		build/bpf-policies build/loader
 
 distclean:
 	rm -rf build

@@ -106,7 +106,7 @@ export_patches() {
 	local new
 	# (the mm selftests' build writes local_config.* into the tree)
 	new=$(g ls-files --others --ignored --exclude-standard |
-		grep -v '^tools/testing/selftests/mm/local_config\.' | head -20)
+		grep -v '^tools/testing/selftests/mm/local_config\.' | head -20 || true)
 	[ -z "$new" ] || printf 'tree: warning: files in build/linux not committed (Debian'"'"'s .gitignore hides new files; git add -f them):\n%s\n' "$new" >&2
 	mkdir -p "$PATCHES"
 	local tmp

@@ -1,0 +1,58 @@
+#!/bin/bash
+# make bench, inside the VM (a benchmark, not a test: it reports, it does
+# not judge).  1) per-call cost of the BPF default policy against the
+# kernel's own planner, interleaved in one run with BPF_PROG_TEST_RUN;
+# 2) the hook's share of khugepaged's CPU time on a scan-heavy workload:
+# ranges khugepaged scans over and over and never collapses.
+L=$MTHP_BUILD/loader/mthp-policy
+T=/sys/kernel/mm/transparent_hugepage
+SECS=${SECS:-15}
+
+echo "== 1. per-call cost (BPF_PROG_TEST_RUN)"
+out=$($L bench -n 100 -r 2000) || exit 1
+echo "$out"
+bpf_ns=$(echo "$out" | awk '/BPF default/ {print $3}')
+
+echo
+echo "== 2. hook share of khugepaged CPU, scan-heavy workload (${SECS}s per arm)"
+$L detach > /dev/null 2>&1
+for s in 16 32 64 128 256 512 1024; do echo madvise > $T/hugepages-${s}kB/enabled; done
+echo never > $T/hugepages-2048kB/enabled
+echo 0 > $T/khugepaged/max_ptes_none
+echo 0 > $T/khugepaged/scan_sleep_millisecs
+echo 4096 > $T/khugepaged/pages_to_scan
+# 256 MiB, every other page written: every range scans clean, no chunk is
+# full, so nothing collapses and every pass scans (and plans) it again.
+python3 - <<'PY' &
+import mmap, time
+m = mmap.mmap(-1, 256 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m.madvise(mmap.MADV_HUGEPAGE)
+for off in range(0, 256 << 20, 8192):
+    m[off] = 1
+time.sleep(3600)
+PY
+work=$!
+sleep 2
+kpid=$(pgrep -x khugepaged)
+cpu_ns() { awk '{print $1}' /proc/$kpid/schedstat; }
+arm() {	# arm NAME: khugepaged CPU ns and full scans over SECS seconds
+	local c0 s0
+	c0=$(cpu_ns); s0=$(cat $T/khugepaged/full_scans)
+	sleep $SECS
+	echo "$(( $(cpu_ns) - c0 )) $(( $(cat $T/khugepaged/full_scans) - s0 ))"
+}
+read -r cpu_none scans_none < <(arm none)
+$L attach default > /dev/null || { kill $work; exit 1; }
+calls0=$(awk '/^calls/ {print $2}' $T/khugepaged/policy_stats)
+read -r cpu_bpf scans_bpf < <(arm bpf)
+calls=$(( $(awk '/^calls/ {print $2}' $T/khugepaged/policy_stats) - calls0 ))
+$L detach > /dev/null
+kill $work; wait $work 2>/dev/null
+awk -v cn="$cpu_none" -v sn="$scans_none" -v cb="$cpu_bpf" -v sb="$scans_bpf" \
+    -v calls="$calls" -v ns="$bpf_ns" 'BEGIN {
+	printf "  no policy:   khugepaged %.2f s CPU, %d full scans, %.1f us/scan\n", cn / 1e9, sn, sn ? cn / sn / 1e3 : 0
+	printf "  BPF default: khugepaged %.2f s CPU, %d full scans, %.1f us/scan, %d hook calls\n", cb / 1e9, sb, sb ? cb / sb / 1e3 : 0, calls
+	printf "  hook share:  %d calls x %.0f ns = %.4f s = %.2f%% of khugepaged CPU (target < 1%%)\n", calls, ns, calls * ns / 1e9, cb ? 100 * calls * ns / cb : 0
+	if (sn && sb)
+		printf "  CPU per full scan, BPF default / no policy: %.3fx\n", (cb / sb) / (cn / sn)
+}'

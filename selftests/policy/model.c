@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <string.h>
+
+#include "model.h"
+
+#define NR	MTHP_POLICY_NR_PTES
+#define PMD	9
+
+static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned int order,
+		 unsigned int orders, enum model_fill fill, const unsigned int *pct,
+		 struct model_plan *out)
+{
+	unsigned int nr = 1U << order, present = 0, swap = 0, shared = 0, big = 0, none, i;
+	bool pmd = order == PMD, safe, full;
+
+	for (i = off; i < off + nr; i++) {
+		present += test_pte(t->present, i);
+		swap += test_pte(t->swap, i);
+		shared += test_pte(t->shared, i);
+		if (t->folio_order[i] > big)
+			big = t->folio_order[i];
+	}
+	if (!present)
+		return;
+	none = nr - present - swap;
+	if (orders & (1U << order)) {
+		safe = pmd ? swap <= t->max_ptes_swap && shared <= t->max_ptes_shared :
+			     !swap && !shared;
+		safe = safe && !(t->uffd_armed && none) && (pmd || big < order);
+		switch (fill) {
+		case MODEL_FULL:
+			full = !none;
+			break;
+		case MODEL_ANY:
+			full = true;
+			break;
+		case MODEL_PERCENT:
+			full = present * 100 >= pct[order] * nr;
+			break;
+		default:
+			if (pmd)
+				full = none <= (t->uffd_armed ? 0 : t->max_ptes_none);
+			else
+				full = t->max_ptes_none == NR - 1 && !t->uffd_armed ? true : !none;
+		}
+		if (safe && full) {
+			out->chunk[out->nr].offset = off;
+			out->chunk[out->nr].order = order;
+			out->nr++;
+			return;
+		}
+	}
+	if (order > 2 && (orders & ((1U << order) - 1) & ~3U)) {
+		walk(t, off, order - 1, orders, fill, pct, out);
+		walk(t, off + nr / 2, order - 1, orders, fill, pct, out);
+	}
+}
+
+void model_plan(const struct mthp_policy_test *t, unsigned int orders,
+		enum model_fill fill, const unsigned int *pct, struct model_plan *out)
+{
+	out->nr = 0;
+	walk(t, 0, PMD, orders & t->orders & 0x3fc, fill, pct, out);
+}
+
+bool model_policy(const char *policy, const struct mthp_policy_test *t,
+		  const unsigned int *pct, unsigned int min_young, struct model_plan *out,
+		  bool *use_default)
+{
+	unsigned int scaled[PMD + 1], o, present = 0, young = 0, i;
+
+	*use_default = false;
+	if (!strcmp(policy, "default")) {
+		model_plan(t, ~0U, MODEL_DEFAULT, NULL, out);
+	} else if (!strcmp(policy, "conservative")) {
+		model_plan(t, ~0U, MODEL_FULL, NULL, out);
+	} else if (!strcmp(policy, "aggressive")) {
+		model_plan(t, ~0U, MODEL_ANY, NULL, out);
+	} else if (!strcmp(policy, "pmd-only")) {
+		model_plan(t, 1U << PMD, MODEL_DEFAULT, NULL, out);
+	} else if (!strcmp(policy, "threshold")) {
+		for (o = 0; o <= PMD; o++)
+			scaled[o] = pct && pct[o] ? (pct[o] > 100 ? 100 : pct[o]) :
+				    100 - (t->uffd_armed ? 0 : t->max_ptes_none) * 100 / NR;
+		model_plan(t, ~0U, MODEL_PERCENT, scaled, out);
+	} else if (!strcmp(policy, "hot")) {
+		for (i = 0; i < NR; i++) {
+			present += test_pte(t->present, i);
+			young += test_pte(t->young, i);
+		}
+		out->nr = 0;
+		*use_default = !present || young * 100 >= (min_young ? min_young : 50) * present;
+	} else {
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What each shipped collapse policy should plan for a PMD range, written
+ * from the policies' specifications (their header comments), for the
+ * policy tests to compare the kernel's and the programs' answers with.
+ */
+#ifndef POLICY_MODEL_H
+#define POLICY_MODEL_H
+
+#include <linux/mthp_policy.h>
+#include <stdbool.h>
+
+enum model_fill { MODEL_DEFAULT, MODEL_FULL, MODEL_ANY, MODEL_PERCENT };
+
+struct model_plan {
+	unsigned int nr;
+	struct mthp_policy_chunk chunk[MTHP_POLICY_PLAN_MAX];
+};
+
+/* Plan @t's range with the kernel's walk, safety rules and @fill. */
+void model_plan(const struct mthp_policy_test *t, unsigned int orders,
+		enum model_fill fill, const unsigned int *pct, struct model_plan *out);
+
+/* The plan a named shipped policy makes (pct: threshold's map, or NULL). */
+bool model_policy(const char *policy, const struct mthp_policy_test *t,
+		  const unsigned int *pct, unsigned int min_young, struct model_plan *out,
+		  bool *use_default);
+
+static inline bool test_pte(const __u64 *map, unsigned int i)
+{
+	return map[i / 64] >> (i % 64) & 1;
+}
+
+#endif

@@ -1,0 +1,87 @@
+#!/bin/bash
+# Attach, replace and detach policies in a loop, with the loader and with
+# stock bpftool, while khugepaged collapses a churning workload; then check
+# that the default is in charge and no policy program or map is left.
+# Kernel reports (KASAN, lockdep, use after free) fail the run's log check.
+L=$MTHP_BUILD/loader/mthp-policy
+P=$MTHP_BUILD/bpf-policies
+T=/sys/kernel/mm/transparent_hugepage
+n=0 fail=0
+t() {	# t "description" command...
+	n=$((n + 1))
+	if "${@:2}" > /tmp/lc.out 2>&1; then echo "ok $n $1"; else
+		fail=1; echo "not ok $n $1"; sed 's/^/# /' /tmp/lc.out | tail -8; fi
+}
+policy() { cat $T/khugepaged/policy; }
+echo "TAP version 13"
+echo "1..8"
+
+$L detach > /dev/null 2>&1
+echo 511 > $T/khugepaged/max_ptes_none
+for s in 16 64 2048; do echo madvise > $T/hugepages-${s}kB/enabled; done
+for f in scan_sleep_millisecs alloc_sleep_millisecs; do echo 0 > $T/khugepaged/$f; done
+echo 4096 > $T/khugepaged/pages_to_scan
+
+# The workload: maps, half-fills, madvises and unmaps 32 MiB, over and over.
+python3 - <<'PY' &
+import mmap, time
+end = time.time() + 600
+while time.time() < end:
+    m = mmap.mmap(-1, 32 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    m.madvise(mmap.MADV_NOHUGEPAGE)    # small pages at fault ...
+    for off in range(0, 32 << 20, 8192):
+        m[off] = 1
+    m.madvise(mmap.MADV_HUGEPAGE)      # ... for khugepaged to collapse
+    time.sleep(0.2)
+    m.close()
+PY
+work=$!
+sleep 2
+start=$(cat $T/khugepaged/pages_collapsed)
+t "the workload runs" kill -0 $work
+
+loop() {
+	local i
+	for i in $(seq 1 10); do
+		$L attach conservative || return 1
+		$L replace aggressive || return 1
+		$L set pct4=50 2>/dev/null && return 1	# aggressive has no pct
+		$L replace threshold pct4=60 || return 1
+		$L set pct9=95 || return 1
+		$L replace hot || return 1
+		$L detach || return 1
+		[ "$(policy)" = none ] || return 1
+	done
+}
+t "loader: 10 x attach, 3 replaces, set, detach under load" loop
+
+bpftool_loop() {
+	local i
+	mkdir -p /sys/fs/bpf/lc
+	for i in $(seq 1 10); do
+		bpftool struct_ops register $P/pmd-only.bpf.o /sys/fs/bpf/lc || return 1
+		[ "$(policy)" = pmd_only ] || return 1
+		rm -f /sys/fs/bpf/lc/pmd_only
+		[ "$(policy)" = none ] || return 1
+	done
+	rmdir /sys/fs/bpf/lc
+}
+t "bpftool: 10 x struct_ops register (link pinned) and unpin" bpftool_loop
+
+refused_twice() {
+	$L attach default || return 1
+	if $L attach conservative 2> /tmp/lc.err; then return 1; fi
+	grep -q "already attached" /tmp/lc.err || return 1
+	if bpftool struct_ops register $P/conservative.bpf.o /sys/fs/bpf 2>/dev/null; then return 1; fi
+	[ "$(policy)" = default ] && $L stats | grep -q "policy default" && $L detach
+}
+t "a second policy is refused (loader and bpftool)" refused_twice
+
+t "khugepaged kept collapsing during the loops" test "$(cat $T/khugepaged/pages_collapsed)" -gt "$start"
+kill $work; wait $work 2>/dev/null
+
+t "the default is in charge after it all" test "$(policy)" = none
+leftover() { ! bpftool map list 2>/dev/null | grep -q struct_ops && ! bpftool prog list 2>/dev/null | grep -q struct_ops; }
+t "no struct_ops map or program left behind" leftover
+t "nothing left pinned" test ! -e /sys/fs/bpf/mthp-policy
+exit $fail
