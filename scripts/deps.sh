@@ -13,8 +13,8 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	# the tree's mm selftests and tools/mm/thpmaps
 	libnuma-dev python3-numpy
-	# repository tooling (python3-ply: checkpatch's SPDX check)
-	git python3-ply
+	# repository tooling (python3-ply, python3-git: checkpatch's SPDX check)
+	git python3-ply python3-git
 )
 
 missing=()
