@@ -19,6 +19,18 @@ $W 16,64,2048 511 || exit 1
 echo
 echo "-- max_ptes_none=0: only fully occupied chunks, so no memory is added"
 $W 16,64,2048 0 || exit 1
+L=$MTHP_BUILD/loader/mthp-policy
+if [ -e $THP/khugepaged/policy ]; then
+	echo
+	echo "-- max_ptes_none=511 again, under BPF policies (mthp-policy attach ...)"
+	for p in conservative "threshold pct4=50 pct9=90"; do
+		$L attach $p > /dev/null || exit 1
+		echo "policy: $p"
+		$W 16,64,2048 511 | tail -n +2 || exit 1
+		$L stats | head -1
+		$L detach > /dev/null || exit 1
+	done
+fi
 echo
 echo "== per-size collapse stats after the workload"
 for d in $THP/hugepages-*kB; do
