@@ -205,6 +205,21 @@ int khugepaged_wait_scans(int passes, int timeout_s)
 	return -1;
 }
 
+long file_key_value(const char *path, const char *key)
+{
+	size_t n = strlen(key);
+	char line[256];
+	long val = -1;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ' ')
+			val = atol(line + n + 1);
+	if (f)
+		fclose(f);
+	return val;
+}
+
 void *pmd_mmap(size_t npmd)
 {
 	size_t len = (npmd + 1) * PMD_SZ;

@@ -44,6 +44,9 @@ unsigned int thp_supported_orders(void);
  */
 int khugepaged_wait_scans(int passes, int timeout_s);
 
+/* The value after "@key " in a "key value" per line file, or -1. */
+long file_key_value(const char *path, const char *key);
+
 /* A PMD-aligned anonymous mapping of @npmd PMDs (munmap with pmd_unmap). */
 void *pmd_mmap(size_t npmd);
 void pmd_unmap(void *p, size_t npmd);

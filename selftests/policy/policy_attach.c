@@ -80,17 +80,7 @@ static int policy_is(const char *name)
 
 static long policy_stat(const char *key)
 {
-	char line[128];
-	long val = -1;
-	size_t n = strlen(key);
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/khugepaged/policy_stats", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ' ')
-			val = atol(line + n + 1);
-	if (f)
-		fclose(f);
-	return val;
+	return file_key_value("/sys/kernel/mm/transparent_hugepage/khugepaged/policy_stats", key);
 }
 
 /* Fault the patterns as small pages, with the young bits they ask for. */
@@ -194,42 +184,65 @@ static int settle(char *p, size_t n)
 	return -1;
 }
 
-/* Attach @policy (with @params), collapse, compare, detach. */
-static void check_attached(const char *policy, const char *params, const char *model)
+/*
+ * Fault the patterns, attach with "mthp-policy attach @args", and let
+ * khugepaged settle.  Returns the patterns, or NULL if the attach failed.
+ */
+static char *attach_and_collapse(const char *args)
 {
-	static int got[PMD_PAGES], want[PMD_PAGES];
-	char buf[512];
-	size_t i;
 	char *p = fault_patterns();
-	int ok = 1;
 
 	if (!p || thp_write("khugepaged/max_ptes_none", "511"))
 		ksft_exit_fail_msg("setup failed\n");
-	if (sh("%s attach %s %s", loader, policy, params)) {
-		ksft_test_result_fail("%s: attach failed\n", policy);
+	if (sh("%s attach %s", loader, args)) {
 		pmd_unmap(p, NPAT);
-		return;
+		return NULL;
 	}
 	if (thp_set_orders(ORDERS, "madvise") || madvise(p, NPAT * PMD_SZ, MADV_HUGEPAGE) ||
 	    settle(p, NPAT))
 		ksft_exit_fail_msg("collapse setup failed\n");
-	ok = policy_is(policy) && policy_stat("calls") > 0;
-	for (i = 0; i < NPAT; i++) {
-		int pte;
+	return p;
+}
 
+/* Is every pattern laid out as @model plans it?  Shows the ones that are not. */
+static int layout_is(char *p, const char *model, const char *label)
+{
+	static int got[PMD_PAGES], want[PMD_PAGES];
+	char buf[512];
+	size_t i;
+	int ok = 1, pte;
+
+	for (i = 0; i < NPAT; i++) {
 		if (folio_orders(p + i * PMD_SZ, PMD_PAGES, got))
 			ksft_exit_fail_msg("folio_orders failed\n");
 		expected(model, &patterns[i], want);
-		for (pte = 0; pte < PMD_PAGES; pte++)
-			if (got[pte] != want[pte])
-				break;
-		if (pte < PMD_PAGES) {
-			ok = 0;
-			ksft_print_msg("%s, %s:\n", policy, patterns[i].name);
-			ksft_print_msg("  got    %s\n", orders_str(got, PMD_PAGES, buf, sizeof(buf)));
-			ksft_print_msg("  expect %s\n", orders_str(want, PMD_PAGES, buf, sizeof(buf)));
-		}
+		for (pte = 0; pte < PMD_PAGES && got[pte] == want[pte]; pte++)
+			;
+		if (pte == PMD_PAGES)
+			continue;
+		ok = 0;
+		ksft_print_msg("%s, %s:\n", label, patterns[i].name);
+		ksft_print_msg("  got    %s\n", orders_str(got, PMD_PAGES, buf, sizeof(buf)));
+		ksft_print_msg("  expect %s\n", orders_str(want, PMD_PAGES, buf, sizeof(buf)));
 	}
+	return ok;
+}
+
+/* Attach @policy (with @params), collapse, compare, detach. */
+static void check_attached(const char *policy, const char *params)
+{
+	char args[256];
+	char *p;
+	int ok;
+
+	snprintf(args, sizeof(args), "%s %s", policy, params);
+	p = attach_and_collapse(args);
+	if (!p) {
+		ksft_test_result_fail("%s: attach failed\n", policy);
+		return;
+	}
+	ok = policy_is(policy) && policy_stat("calls") > 0;
+	ok &= layout_is(p, policy, policy);
 	if (sh("%s detach > /dev/null", loader) || !policy_is("none"))
 		ok = 0;
 	ksft_test_result(ok, "%s%s%s: layout is the policy's plan, then detached\n", policy,
@@ -240,35 +253,22 @@ static void check_attached(const char *policy, const char *params, const char *m
 /* Every plan rejected: the kernel default's layout, counters moved. */
 static void check_broken(const char *obj, const char *mode, const char *reason)
 {
-	static int got[PMD_PAGES], want[PMD_PAGES];
-	char key[64];
+	char args[512], key[64];
 	long rejected, plans;
-	size_t i;
-	char *p = fault_patterns();
-	int ok = 1;
+	char *p;
+	int ok;
 
-	if (!p || thp_write("khugepaged/max_ptes_none", "511"))
-		ksft_exit_fail_msg("setup failed\n");
-	if (sh("%s attach %s mode=%s", loader, obj, mode)) {
+	snprintf(args, sizeof(args), "%s mode=%s", obj, mode);
+	p = attach_and_collapse(args);
+	if (!p) {
 		ksft_test_result_fail("broken mode %s: attach failed\n", mode);
 		return;
 	}
-	if (thp_set_orders(ORDERS, "madvise") || madvise(p, NPAT * PMD_SZ, MADV_HUGEPAGE) ||
-	    khugepaged_wait_scans(2, 120))
-		ksft_exit_fail_msg("collapse setup failed\n");
 	snprintf(key, sizeof(key), "rejected_%s", reason);
 	rejected = policy_stat(key);
 	plans = policy_stat("plans_rejected");
-	for (i = 0; i < NPAT; i++) {
-		int pte;
-
-		folio_orders(p + i * PMD_SZ, PMD_PAGES, got);
-		expected("default", &patterns[i], want);
-		for (pte = 0; pte < PMD_PAGES; pte++)
-			ok &= got[pte] == want[pte];
-	}
-	if (rejected <= 0 || plans <= 0 || policy_stat("plans_custom") != 0)
-		ok = 0;
+	ok = layout_is(p, "default", reason) && rejected > 0 && plans > 0 &&
+	     policy_stat("plans_custom") == 0;
 	sh("%s detach > /dev/null", loader);
 	ksft_test_result(ok, "broken (%s): %ld chunks and %ld plans rejected, default layout\n",
 			 reason, rejected, plans);
@@ -287,12 +287,12 @@ int main(void)
 	snprintf(broken, sizeof(broken), "%s/bpf-policies/broken.bpf.o", build);
 	sh("%s detach > /dev/null 2>&1", loader);
 	ksft_set_plan(7 + 4);
-	check_attached("default", "", "default");
-	check_attached("conservative", "", "conservative");
-	check_attached("aggressive", "", "aggressive");
-	check_attached("threshold", "pct2=100 pct4=50 pct9=90", "threshold");
-	check_attached("hot", "", "hot");
-	check_attached("pmd-only", "", "pmd-only");
+	check_attached("default", "");
+	check_attached("conservative", "");
+	check_attached("aggressive", "");
+	check_attached("threshold", "pct2=100 pct4=50 pct9=90");
+	check_attached("hot", "");
+	check_attached("pmd-only", "");
 	/* A parameter the policy does not have: refused, nothing attached. */
 	ksft_test_result(sh("%s attach threshold min_young=5 2>/dev/null", loader) == 1 &&
 			 policy_is("none"), "attach with an unknown parameter fails cleanly\n");

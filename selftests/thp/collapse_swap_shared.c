@@ -38,17 +38,7 @@ static long stat_of(int order, const char *name)
 
 static long vmstat(const char *name)
 {
-	char line[128];
-	long val = -1;
-	size_t n = strlen(name);
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, n) && line[n] == ' ')
-			val = atol(line + n + 1);
-	if (f)
-		fclose(f);
-	return val;
+	return file_key_value("/proc/vmstat", name);
 }
 
 /* A PMD range of small pages, page i holding byte i. */
