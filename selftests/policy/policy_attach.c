@@ -166,22 +166,25 @@ static void expected(const char *policy, const struct pattern *pat, int *want)
 	}
 }
 
-/* Wait until khugepaged stops changing the layout of the first @n ranges. */
+/*
+ * Wait until khugepaged stops changing the layout of the first @n ranges:
+ * the same layout after two more pairs of full scans.  (A range can be
+ * passed over in one scan, for a page still in a per-CPU LRU batch, say.)
+ */
 static int settle(char *p, size_t n)
 {
 	static int a[PMD_PAGES * 8], b[PMD_PAGES * 8];
-	int round;
+	int round, stable = 0;
 
 	if (folio_orders(p, n * PMD_PAGES, a))
 		return -1;
-	for (round = 0; round < 8; round++) {
+	for (round = 0; round < 12 && stable < 2; round++) {
 		if (khugepaged_wait_scans(2, 120) || folio_orders(p, n * PMD_PAGES, b))
 			return -1;
-		if (!memcmp(a, b, n * PMD_PAGES * sizeof(a[0])))
-			return 0;
+		stable = memcmp(a, b, n * PMD_PAGES * sizeof(a[0])) ? 0 : stable + 1;
 		memcpy(a, b, n * PMD_PAGES * sizeof(a[0]));
 	}
-	return -1;
+	return stable < 2 ? -1 : 0;
 }
 
 /*
