@@ -582,12 +582,12 @@ static int cmd_bench(int argc, char **argv)
 	prog = bpf_object__find_program_by_name(obj, "default_plan");
 	fd = prog ? bpf_program__fd(prog) : -1;
 	for (i = 0; i < ranges && fd >= 0; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t),
-			    .repeat = repeat);
 		int pass;
 
 		/* Alternate the order of the two, so drift hits both alike. */
 		for (pass = 0; pass < 2; pass++) {
+			LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t),
+				    .repeat = repeat);
 			int native = (pass + i) % 2;
 
 			random_range(&t, i);
