@@ -73,62 +73,85 @@ static __always_inline bool chunk_full_enough(const struct mthp_collapse_ctx *ct
 	}
 }
 
+static __always_inline u64 unit_mask(u32 first, u32 units)
+{
+	u64 bits = units >= 64 ? ~0ULL : (1ULL << units) - 1;
+
+	return bits << (first % 64);
+}
+
 /*
  * Plan the range as the kernel's default walks it: top-down, a chunk of an
  * enabled order that qualifies is taken whole, otherwise its halves are
  * tried; empty chunks are skipped.  Written level by level rather than as a
  * recursion, which the verifier follows far more cheaply: a chunk is looked
  * at unless an ancestor was taken or empty, exactly as in the recursion.
- * Chunks are added in address order, as the recursion finds them.
+ * The 16K units already decided are bits of done0/done1; the next chunk to
+ * look at starts at the first unit still open, so each iteration visits one
+ * chunk, in address order, and chunks are added in the recursion's order.
  * Returns PLAN_CUSTOM.
  */
 static __always_inline int plan_range(struct mthp_collapse_ctx *ctx, u32 orders,
 				      const struct fill *fill)
 {
-	/* Per 16K unit: decided (inside a taken or empty chunk); order taken there. */
-	u8 done[NR_UNITS], taken[NR_UNITS];
+	u64 done0 = 0, done1 = 0;
 	struct mthp_chunk_info ci;
-	int o, c, u, min_order;
+	u32 order = PMD_ORDER;
+	bool descend = false;
+	int i, min_order;
 
 	orders &= ctx->orders & 0x3fc;
 	if (!orders)
 		return PLAN_CUSTOM;
 	min_order = __builtin_ctz(orders);
-	__builtin_memset(done, 0, sizeof(done));
-	__builtin_memset(taken, 0, sizeof(taken));
-	bpf_for(o, 0, PMD_ORDER - MIN_ORDER + 1) {
-		u32 order = PMD_ORDER - o, units = 1U << (order - MIN_ORDER);
+	/* At most 255 chunks, plus a step down per order. */
+	bpf_for(i, 0, 2 * NR_UNITS + PMD_ORDER) {
+		u32 units, first, w;
+		u64 open;
+		bool take;
 
-		if ((int)order < min_order)
+		if (~done0)
+			first = __builtin_ctzll(~done0);
+		else if (~done1)
+			first = 64 + __builtin_ctzll(~done1);
+		else
 			break;
-		bpf_for(c, 0, NR_UNITS) {
-			u32 first = c * units;
-			bool take;
-
-			if (first >= NR_UNITS)
-				break;
-			if (done[first])
-				continue;
-			if (bpf_mthp_chunk_info(ctx, first << MIN_ORDER, order, &ci))
-				break;
-			take = ci.present && (orders & (1U << order)) &&
-			       chunk_safe(ctx, order, &ci) &&
-			       (order == PMD_ORDER || ci.max_folio_order < order) &&
-			       chunk_full_enough(ctx, order, &ci, fill);
-			if (ci.present && !take)
-				continue;	/* its halves, one level down */
+		/*
+		 * After a split, the left half comes next; after a decision,
+		 * the first open unit starts a right half, whose order its
+		 * alignment gives.
+		 */
+		if (!descend)
+			order = first ? MIN_ORDER + __builtin_ctz(first) : PMD_ORDER;
+		descend = false;
+		if (order > PMD_ORDER)
+			order = PMD_ORDER;
+		units = 1U << (order - MIN_ORDER);
+		if (first & (units - 1) || first >= NR_UNITS)
+			break;
+		if (bpf_mthp_chunk_info(ctx, first << MIN_ORDER, order, &ci))
+			break;
+		take = ci.present && (orders & (1U << order)) &&
+		       chunk_safe(ctx, order, &ci) &&
+		       (order == PMD_ORDER || ci.max_folio_order < order) &&
+		       chunk_full_enough(ctx, order, &ci, fill);
+		w = first / 64;
+		if (take || !ci.present || (int)order <= min_order) {
+			open = unit_mask(first, units);
+			/* Decisions come in address order: add it now. */
 			if (take)
-				taken[first] = order;
-			bpf_for(u, 0, NR_UNITS) {
-				if (u >= units || first + u >= NR_UNITS)
-					break;
-				done[first + u] = 1;
-			}
+				bpf_mthp_plan_add(ctx, first << MIN_ORDER, order);
+			/* The PMD chunk spans both words. */
+			if (w || order == PMD_ORDER)
+				done1 |= open;
+			if (!w)
+				done0 |= open;
+			continue;
 		}
+		/* Not decided: its halves, one order down. */
+		order--;
+		descend = true;
 	}
-	bpf_for(u, 0, NR_UNITS)
-		if (taken[u])
-			bpf_mthp_plan_add(ctx, u << MIN_ORDER, taken[u]);
 	return PLAN_CUSTOM;
 }
 
