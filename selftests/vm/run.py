@@ -338,7 +338,7 @@ def main():
     ap.add_argument('--accel', choices=('auto', 'kvm', 'tcg'), default='auto')
     ap.add_argument('--mem', default='2G')
     ap.add_argument('--smp', type=int, default=2)
-    ap.add_argument('--boot-timeout', type=int, default=180)
+    ap.add_argument('--boot-timeout', type=int, default=300)
     ap.add_argument('--append', default='', help='extra kernel command line')
     ap.add_argument('--shell', action='store_true', help='boot to an interactive shell')
     ap.add_argument('--list', action='store_true', help='list the tests and exit')
