@@ -8,6 +8,7 @@
  * program exits: its link, and its parameter maps, are pinned under
  * /sys/fs/bpf/mthp-policy/.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -247,16 +248,21 @@ static int pin_params(struct bpf_object *obj)
 	return 0;
 }
 
+/* Unpin every parameter map pinned with the policy (all but the link). */
 static void unpin_params(void)
 {
-	char path[256];
-	size_t i;
-	static const char * const names[] = { "pct", "min_young", "mode" };
+	DIR *dir = opendir(PIN_DIR);
+	struct dirent *d;
+	char path[512];
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), PIN_DIR "/%s", names[i]);
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.' || !strcmp(d->d_name, "link"))
+			continue;
+		snprintf(path, sizeof(path), PIN_DIR "/%s", d->d_name);
 		unlink(path);
 	}
+	if (dir)
+		closedir(dir);
 }
 
 /* Open, parametrise and load a policy; on failure print the verifier log. */
