@@ -38,3 +38,30 @@ for d in $THP/hugepages-*kB; do
 	[ -z "$st" ] || echo "${d##*/}: $st"
 done | sort -t- -k2 -n
 echo "/proc/vmstat (PMD size only): $(grep -E '^thp_(collapse|scan_exceed)' /proc/vmstat | tr '\n' ' ')"
+
+[ -e $THP/khugepaged/policies ] || exit 0
+echo
+echo "== A/B: two workloads in two cgroups, a policy each, a third in shadow"
+echo "   web: conservative; batch: aggressive; web, in shadow: threshold pct4=50 pct9=90"
+CG=/sys/fs/cgroup
+echo +memory > $CG/cgroup.subtree_control
+mkdir -p $CG/demo-web $CG/demo-batch
+for s in 16 64 2048; do echo madvise > $THP/hugepages-${s}kB/enabled; done
+echo 511 > $THP/khugepaged/max_ptes_none
+echo 100 > $THP/khugepaged/scan_sleep_millisecs
+echo 4096 > $THP/khugepaged/pages_to_scan
+$L ab --interval 10 --duration 25 conservative@demo-web aggressive@demo-batch \
+	threshold,pct4=50,pct9=90@demo-web:shadow &
+ab=$!
+sleep 3
+pids=
+for g in demo-web demo-batch; do
+	sh -c "echo \$\$ > $CG/$g/cgroup.procs && exec $MTHP_BUILD/selftests/bin/ab_workload 10 120" &
+	pids="$pids $!"
+done
+wait $ab
+rc=$?
+kill $pids 2>/dev/null
+wait $pids 2>/dev/null
+rmdir $CG/demo-web $CG/demo-batch
+exit $rc

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A/B on one machine: policies scoped to cgroups, and shadow policies.
+ *
+ * Workloads run in cgroups of their own, each a child process that faults
+ * ranges of known occupancy and waits for khugepaged to settle; the layout
+ * each one ends up with must be the plan of the policy that governs its
+ * cgroup: its own, the nearest ancestor's, or the system-wide one.  A
+ * shadow policy must leave the layout alone and count exactly the plan
+ * BPF_PROG_TEST_RUN gives for the same bitmap, once per range it was asked
+ * about.  Then scope errors, and a cgroup removed under its policy.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "kselftest.h"
+#include "layout.h"
+#include "model.h"
+#include "mthp.h"
+
+#define CG		"/sys/fs/cgroup/"
+#define POLICIES	"/sys/kernel/mm/transparent_hugepage/khugepaged/policies"
+
+static const int all[NPAT] = { 0, 1, 2, 3, 4, 5 };
+static const int alt16[4] = { PAT_ALT_16K, PAT_ALT_16K, PAT_ALT_16K, PAT_ALT_16K };
+static char loader[512], objdir[512];
+
+static unsigned long long cg_id(const char *cg)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), CG "%s", cg);
+	return stat(path, &st) ? 0 : (unsigned long long)st.st_ino;
+}
+
+static void cg_make(const char *cg)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), CG "%s", cg);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		ksft_exit_fail_msg("mkdir %s: %s\n", path, strerror(errno));
+}
+
+/*
+ * A counter of the policies file: column @col of the row of @name in
+ * @mode for cgroup @cg (NULL: system-wide).  -1 if there is no such row.
+ */
+static long stat_of(const char *name, const char *mode, const char *cg, const char *col)
+{
+	unsigned long long id = cg ? cg_id(cg) : 0;
+	char line[4096], *cols[96], *tok, *save;
+	int ncol = 0, i, c;
+	long val = -1;
+	FILE *f = fopen(POLICIES, "r");
+
+	if (!f || !fgets(line, sizeof(line), f))
+		ksft_exit_fail_msg("cannot read %s\n", POLICIES);
+	for (tok = strtok_r(line, " \n", &save); tok && ncol < 96;
+	     tok = strtok_r(NULL, " \n", &save))
+		cols[ncol++] = strdup(tok);
+	for (c = 0; c < ncol && strcmp(cols[c], col); c++)
+		;
+	while (c < ncol && fgets(line, sizeof(line), f)) {
+		char *v[96];
+		int n = 0;
+
+		for (tok = strtok_r(line, " \n", &save); tok && n < 96;
+		     tok = strtok_r(NULL, " \n", &save))
+			v[n++] = tok;
+		if (n != ncol || strcmp(v[0], name) || strcmp(v[1], mode) ||
+		    strtoull(v[2], NULL, 10) != id)
+			continue;
+		val = atol(v[c]);
+		break;
+	}
+	fclose(f);
+	for (i = 0; i < ncol; i++)
+		free(cols[i]);
+	return val;
+}
+
+/* In a child process in cgroup @cg: fault, collapse, compare with @model. */
+static pid_t workload(const char *cg, const int *pat, size_t n, const char *model)
+{
+	pid_t pid;
+	char *p;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid)
+		return pid;
+	if (sh("echo %d > " CG "%s/cgroup.procs", getpid(), cg))
+		_exit(2);
+	/* Small pages first: no THP size is enabled without MADV_HUGEPAGE. */
+	p = fault_patterns(pat, n);
+	if (!p || madvise(p, n * PMD_SZ, MADV_HUGEPAGE) || settle(p, n)) {
+		ksft_print_msg("%s: workload setup failed\n", cg);
+		_exit(2);
+	}
+	_exit(layout_is(p, pat, n, model, cg) ? 0 : 1);
+}
+
+static int wait_ok(pid_t pid)
+{
+	int status;
+
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+static int attach(const char *args)
+{
+	return sh("%s attach %s > /dev/null", loader, args);
+}
+
+/* The plan BPF_PROG_TEST_RUN gives @policy for a range of @pat. */
+static int test_run_plan(const char *policy, const struct pattern *pat,
+			 struct mthp_policy_test *t)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = t, .ctx_size_in = sizeof(*t),
+		    .ctx_out = t, .ctx_size_out = sizeof(*t));
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	char path[600];
+	int fd = -1, err;
+
+	snprintf(path, sizeof(path), "%s/%s.bpf.o", objdir, policy);
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj || bpf_object__load(obj))
+		return -1;
+	bpf_object__for_each_program(prog, obj)
+		fd = bpf_program__fd(prog);
+	pattern_test_ctx(pat, t);
+	err = bpf_prog_test_run_opts(fd, &opts);
+	bpf_object__close(obj);
+	return err;
+}
+
+/* Two cgroups, two policies, the same ranges: each gets its own plan. */
+static void check_two_cgroups(void)
+{
+	pid_t a, b;
+	int ok;
+
+	if (attach("conservative --cgroup mthp-a") || attach("aggressive --cgroup mthp-b")) {
+		ksft_test_result_fail("two cgroup-scoped policies attach\n");
+		ksft_test_result_skip("cgroup layouts\n");
+		ksft_test_result_skip("cgroup counters\n");
+		sh("%s detach --all > /dev/null 2>&1", loader);
+		return;
+	}
+	ksft_test_result_pass("two cgroup-scoped policies attach\n");
+	a = workload("mthp-a", all, NPAT, "conservative");
+	b = workload("mthp-b", all, NPAT, "aggressive");
+	ok = wait_ok(a);
+	ok &= wait_ok(b);
+	ksft_test_result(ok, "cgroup a laid out by conservative, cgroup b by aggressive\n");
+	/* Conservative never fills an empty PTE; aggressive fills many. */
+	ksft_print_msg("a: calls %ld collapsed_none %ld; b: calls %ld collapsed_order9 %ld collapsed_none %ld\n",
+		       stat_of("conservative", "active", "mthp-a", "calls"),
+		       stat_of("conservative", "active", "mthp-a", "collapsed_none"),
+		       stat_of("aggressive", "active", "mthp-b", "calls"),
+		       stat_of("aggressive", "active", "mthp-b", "collapsed_order9"),
+		       stat_of("aggressive", "active", "mthp-b", "collapsed_none"));
+	ok = stat_of("conservative", "active", "mthp-a", "calls") > 0 &&
+	     stat_of("conservative", "active", "mthp-a", "collapsed_none") == 0 &&
+	     stat_of("conservative", "active", "mthp-a", "collapsed_order2") > 0 &&
+	     stat_of("aggressive", "active", "mthp-b", "calls") > 0 &&
+	     stat_of("aggressive", "active", "mthp-b", "collapsed_order9") >= NPAT - 1 &&
+	     stat_of("aggressive", "active", "mthp-b", "collapsed_none") > 0 &&
+	     stat_of("kernel", "kernel", NULL, "calls") >= 0;
+	sh("%s detach --cgroup mthp-a > /dev/null", loader);
+	sh("%s detach --cgroup mthp-b > /dev/null", loader);
+	ok &= stat_of("conservative", "active", "mthp-a", "calls") == -1 &&
+	      stat_of("aggressive", "active", "mthp-b", "calls") == -1;
+	ksft_test_result(ok, "each arm counts its own cgroup's collapses and bloat; rows go on detach\n");
+}
+
+/*
+ * The nearest ancestor's policy beats the system-wide one, which governs
+ * cgroups without a policy of their own.
+ */
+static void check_nesting(void)
+{
+	pid_t inner, other;
+	int ok;
+
+	if (attach("aggressive") || attach("conservative --cgroup mthp-p")) {
+		ksft_test_result_fail("nested scopes: attach\n");
+		sh("%s detach --all > /dev/null 2>&1", loader);
+		return;
+	}
+	inner = workload("mthp-p/inner", all, NPAT, "conservative");
+	other = workload("mthp-q", all, NPAT, "aggressive");
+	ok = wait_ok(inner);
+	ok &= wait_ok(other);
+	sh("%s detach --cgroup mthp-p > /dev/null", loader);
+	sh("%s detach > /dev/null", loader);
+	ksft_test_result(ok, "nearest ancestor's policy wins, then the system-wide one\n");
+}
+
+/*
+ * Shadow: conservative decides, aggressive only plans.  One occupancy in
+ * every range, and aggressive's plan for it does not depend on what
+ * conservative made of the range, so each call counts the same plan.
+ */
+static void check_shadow(void)
+{
+	static struct mthp_policy_test t;
+	long calls, got, want, none = 0;
+	unsigned int i, o, per[PMD_ORDER + 1] = { 0 };
+	int ok;
+	pid_t s;
+
+	if (attach("conservative --cgroup mthp-s") ||
+	    attach("aggressive --cgroup mthp-s --shadow")) {
+		ksft_test_result_fail("shadow: attach\n");
+		ksft_test_result_skip("shadow counts\n");
+		sh("%s detach --all > /dev/null 2>&1", loader);
+		return;
+	}
+	s = workload("mthp-s", alt16, 4, "conservative");
+	ok = wait_ok(s);
+	ksft_test_result(ok, "shadow aggressive leaves the layout to active conservative\n");
+
+	if (test_run_plan("aggressive", &patterns[PAT_ALT_16K], &t))
+		ksft_exit_fail_msg("test run of aggressive failed: %s\n", strerror(errno));
+	for (i = 0; i < t.nr; i++) {
+		per[t.chunk[i].order]++;
+		for (o = t.chunk[i].offset; o < t.chunk[i].offset + (1U << t.chunk[i].order); o++)
+			none += !test_pte(t.present, o);
+	}
+	calls = stat_of("aggressive", "shadow", "mthp-s", "calls");
+	ok = calls > 0;
+	for (o = 2; o <= PMD_ORDER; o++) {
+		char col[32];
+
+		snprintf(col, sizeof(col), "planned_order%u", o);
+		got = stat_of("aggressive", "shadow", "mthp-s", col);
+		want = calls * per[o];
+		if (got != want) {
+			ksft_print_msg("shadow %s: %ld, want %ld calls x %u\n", col, got, calls, per[o]);
+			ok = 0;
+		}
+		snprintf(col, sizeof(col), "collapsed_order%u", o);
+		ok &= stat_of("aggressive", "shadow", "mthp-s", col) == 0;
+	}
+	got = stat_of("aggressive", "shadow", "mthp-s", "planned_none");
+	if (got != calls * none) {
+		ksft_print_msg("shadow planned_none: %ld, want %ld calls x %ld\n", got, calls, none);
+		ok = 0;
+	}
+	/* The active arm: every 16K chunk once, nothing filled. */
+	ok &= stat_of("conservative", "active", "mthp-s", "collapsed_order2") == 4 * 64 &&
+	      stat_of("conservative", "active", "mthp-s", "collapsed_none") == 0 &&
+	      stat_of("conservative", "active", "mthp-s", "collapsed_order9") == 0;
+	ksft_print_msg("shadow: %ld calls, plan per call %u chunk(s), %ld empty PTEs; active collapsed_order2 %ld\n",
+		       calls, t.nr, none,
+		       stat_of("conservative", "active", "mthp-s", "collapsed_order2"));
+	sh("%s detach --cgroup mthp-s --shadow > /dev/null", loader);
+	sh("%s detach --cgroup mthp-s > /dev/null", loader);
+	ksft_test_result(ok, "shadow counts exactly calls x its test-run plan, collapses nothing\n");
+}
+
+/* Scopes the kernel must refuse, and a cgroup removed under its policy. */
+static void check_scopes(void)
+{
+	pid_t r;
+	int ok;
+
+	ok = attach("conservative --cgroup mthp-a") == 0 &&
+	     sh("%s attach default --cgroup mthp-a > /dev/null 2>&1", loader) != 0 &&
+	     attach("default --cgroup mthp-a --shadow") == 0;
+	sh("%s detach --all > /dev/null 2>&1", loader);
+	ksft_test_result(ok, "one active and one shadow policy per cgroup\n");
+
+	/* mthp-q does not delegate memory: mthp-q/inner has no memcg. */
+	ok = sh("%s attach conservative --cgroup mthp-q/inner > /dev/null 2>&1", loader) != 0 &&
+	     sh("%s attach conservative --cgroup mthp-none > /dev/null 2>&1", loader) != 0 &&
+	     stat_of("conservative", "active", "mthp-q/inner", "calls") == -1;
+	ksft_test_result(ok, "no attach to a cgroup without its own memcg, or to none\n");
+
+	/* Removing the cgroup leaves the policy attached but matching nothing. */
+	cg_make("mthp-r");
+	ok = attach("aggressive --cgroup mthp-r") == 0;
+	r = workload("mthp-r", alt16, 2, "aggressive");
+	ok &= wait_ok(r);
+	ok &= rmdir(CG "mthp-r") == 0;
+	ok &= sh("grep -q '^aggressive active ' " POLICIES) == 0;
+	ok &= sh("%s detach --all > /dev/null", loader) == 0;
+	ok &= sh("grep -q '^aggressive ' " POLICIES) != 0;
+	ksft_test_result(ok, "a cgroup is removed under its policy, then the policy detached\n");
+}
+
+int main(void)
+{
+	const char *build = getenv("MTHP_BUILD");
+
+	ksft_print_header();
+	if (!build || access(POLICIES, F_OK))
+		ksft_exit_skip("needs MTHP_BUILD and a kernel with cgroup-scoped policies\n");
+	snprintf(loader, sizeof(loader), "%s/loader/mthp-policy", build);
+	snprintf(objdir, sizeof(objdir), "%s/bpf-policies", build);
+	sh("%s detach --all > /dev/null 2>&1", loader);
+	if (sh("echo +memory > " CG "cgroup.subtree_control"))
+		ksft_exit_skip("no memory controller to delegate\n");
+	cg_make("mthp-a");
+	cg_make("mthp-b");
+	cg_make("mthp-s");
+	cg_make("mthp-p");
+	cg_make("mthp-q");
+	if (sh("echo +memory > " CG "mthp-p/cgroup.subtree_control"))
+		ksft_exit_fail_msg("cannot delegate memory to mthp-p\n");
+	cg_make("mthp-p/inner");
+	cg_make("mthp-q/inner");
+	if (thp_write("khugepaged/max_ptes_none", "511") || thp_set_orders(ORDERS, "madvise"))
+		ksft_exit_fail_msg("THP setup failed\n");
+
+	ksft_set_plan(3 + 1 + 2 + 3);
+	check_two_cgroups();
+	check_nesting();
+	check_shadow();
+	check_scopes();
+	sh("%s detach --all > /dev/null 2>&1", loader);
+	thp_set_orders(0, "never");
+	rmdir(CG "mthp-p/inner");
+	rmdir(CG "mthp-q/inner");
+	rmdir(CG "mthp-a");
+	rmdir(CG "mthp-b");
+	rmdir(CG "mthp-s");
+	rmdir(CG "mthp-p");
+	rmdir(CG "mthp-q");
+	ksft_finished();
+}
