@@ -273,6 +273,76 @@ static void check_shadow(void)
 	ksft_test_result(ok, "shadow counts exactly calls x its test-run plan, collapses nothing\n");
 }
 
+/*
+ * The per-call cost of the slow test policy at @n iterations, in ns, from
+ * BPF_PROG_TEST_RUN; -1 on error.
+ */
+static long slow_call_ns(__u32 n)
+{
+	static struct mthp_policy_test t;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &t, .ctx_size_in = sizeof(t));
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	struct bpf_map *map;
+	char path[600];
+	__u32 key = 0;
+	long ns = -1;
+
+	snprintf(path, sizeof(path), "%s/slow.bpf.o", objdir);
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj || bpf_object__load(obj))
+		return -1;
+	map = bpf_object__find_map_by_name(obj, "loops");
+	prog = bpf_object__find_program_by_name(obj, "slow_plan");
+	pattern_test_ctx(&patterns[0], &t);
+	if (map && prog &&
+	    !bpf_map__update_elem(map, &key, sizeof(key), &n, sizeof(n), 0) &&
+	    !bpf_prog_test_run_opts(bpf_program__fd(prog), &opts))
+		ns = opts.duration;
+	bpf_object__close(obj);
+	return ns;
+}
+
+/*
+ * A policy that takes too long on a range is asked no more: its ranges
+ * get the default plan, and khugepaged goes on.  The loop count is found
+ * by measuring, so that one call takes about half a second here, whatever
+ * the machine; also the worst case a single verified loop reaches.
+ */
+static void check_slow(void)
+{
+	__u32 n = 1U << 14, max = 1U << 23;
+	long ns = 0;
+	char args[700];
+	pid_t w;
+	int ok;
+
+	while ((ns = slow_call_ns(n)) >= 0 && ns < 500000000L && n < max)
+		n *= 2;
+	ksft_print_msg("slow policy: %u loop iterations take %ld us per call\n", n, ns / 1000);
+	if (ns < 0) {
+		ksft_test_result_fail("slow policy: test run failed\n");
+		return;
+	}
+	if (ns < 200000000L) {
+		ksft_test_result_skip("even %u iterations take under 200 ms here\n", n);
+		return;
+	}
+	cg_make("mthp-slow");
+	snprintf(args, sizeof(args), "%s/slow.bpf.o --cgroup mthp-slow loops=%u", objdir, n);
+	ok = attach(args) == 0;
+	w = workload("mthp-slow", all, NPAT, "default");
+	ok &= wait_ok(w);
+	ksft_print_msg("slow policy: calls %ld, disabled %ld\n",
+		       stat_of("slow", "active", "mthp-slow", "calls"),
+		       stat_of("slow", "active", "mthp-slow", "disabled"));
+	ok &= stat_of("slow", "active", "mthp-slow", "disabled") == 1 &&
+	      stat_of("slow", "active", "mthp-slow", "calls") >= NPAT;
+	sh("%s detach --all > /dev/null 2>&1", loader);
+	rmdir(CG "mthp-slow");
+	ksft_test_result(ok, "a policy over 100 ms per call is disabled; the default goes on\n");
+}
+
 /* Scopes the kernel must refuse, and a cgroup removed under its policy. */
 static void check_scopes(void)
 {
@@ -327,11 +397,12 @@ int main(void)
 	if (thp_write("khugepaged/max_ptes_none", "511") || thp_set_orders(ORDERS, "madvise"))
 		ksft_exit_fail_msg("THP setup failed\n");
 
-	ksft_set_plan(3 + 1 + 2 + 3);
+	ksft_set_plan(3 + 1 + 2 + 3 + 1);
 	check_two_cgroups();
 	check_nesting();
 	check_shadow();
 	check_scopes();
+	check_slow();
 	sh("%s detach --all > /dev/null 2>&1", loader);
 	thp_set_orders(0, "never");
 	rmdir(CG "mthp-p/inner");
