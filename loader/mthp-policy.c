@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * mthp-policy: attach, replace, tune and watch khugepaged collapse
+ * mthp-policy: attach, replace, tune, watch and compare khugepaged collapse
  * policies (struct_ops mthp_collapse_ops).
  *
  * The shipped policies are built in (libbpf skeletons); a path to a
- * .bpf.o file works too.  An attached policy stays attached after this
- * program exits: its link, and its parameter maps, are pinned under
- * /sys/fs/bpf/mthp-policy/.
+ * .bpf.o file works too.  A policy is attached system-wide or to a cgroup,
+ * active or as a shadow (its plans only counted).  An attached policy stays
+ * attached after this program exits: its link, and its parameter maps, are
+ * pinned under /sys/fs/bpf/mthp-policy/<scope>/.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,63 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/mthp_policy.h>
 
-#include "default.skel.h"
-#include "conservative.skel.h"
-#include "aggressive.skel.h"
-#include "threshold.skel.h"
-#include "hot.skel.h"
-#include "pmd-only.skel.h"
+#include "mthp-policy.h"
 
-#define PIN_DIR		"/sys/fs/bpf/mthp-policy"
-#define PIN_LINK	PIN_DIR "/link"
-#define KHUGEPAGED	"/sys/kernel/mm/transparent_hugepage/khugepaged/"
-
-struct shipped {
-	const char *name;
-	const void *(*elf_bytes)(size_t *sz);
-	const char *what;
-	const char *params;
-};
-
-static const struct shipped shipped[] = {
-	{ "default", policy_default__elf_bytes,
-	  "the kernel's own order selection, in BPF", "" },
-	{ "conservative", policy_conservative__elf_bytes,
-	  "fully occupied chunks only: never adds memory", "" },
-	{ "aggressive", policy_aggressive__elf_bytes,
-	  "any occupied chunk, to the largest enabled size", "" },
-	{ "threshold", policy_threshold__elf_bytes,
-	  "a chunk collapses at pct<order> percent occupancy", "pct2..pct9=0-100" },
-	{ "hot", policy_hot__elf_bytes,
-	  "the default plan, for ranges with young pages", "min_young=0-100" },
-	{ "pmd-only", policy_pmd_only__elf_bytes,
-	  "PMD-sized collapse only, as before mTHP collapse", "" },
-};
-#define NSHIPPED (sizeof(shipped) / sizeof(shipped[0]))
-
-static char verifier_log[1 << 16];
-static size_t log_len;
-
-static int collect_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	if (log_len < sizeof(verifier_log))
-		log_len += vsnprintf(verifier_log + log_len, sizeof(verifier_log) - log_len,
-				     fmt, ap);
-	return 0;
-}
-
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -85,7 +38,19 @@ static int fail(const char *fmt, ...)
 	return 1;
 }
 
-static int read_file(const char *path, char *buf, size_t len)
+/* A message on stderr that is not an error. */
+void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mthp-policy: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int read_file(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY);
 	ssize_t n;
@@ -100,363 +65,199 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* The name of the attached policy ("none": the kernel default is in charge). */
-static int current_policy(char *name, size_t len)
+volatile sig_atomic_t stop;
+
+void on_signal(int sig)
 {
-	int err = read_file(KHUGEPAGED "policy", name, len);
-
-	if (!err)
-		name[strcspn(name, "\n")] = '\0';
-	return err;
-}
-
-static int check_kernel(void)
-{
-	struct btf *btf;
-	char name[64];
-	int found;
-
-	if (current_policy(name, sizeof(name)))
-		return fail("this kernel has no khugepaged BPF hook (%s is missing: CONFIG_KHUGEPAGED_BPF)",
-			    KHUGEPAGED "policy");
-	btf = btf__load_vmlinux_btf();
-	if (!btf)
-		return fail("cannot read the kernel's BTF: %s", strerror(errno));
-	found = btf__find_by_name_kind(btf, "mthp_collapse_ops", BTF_KIND_STRUCT) >= 0;
-	btf__free(btf);
-	if (!found)
-		return fail("this kernel's BTF has no struct mthp_collapse_ops");
-	return 0;
-}
-
-static int check_root(const char *what)
-{
-	if (geteuid() != 0)
-		return fail("%s needs root (CAP_BPF and CAP_SYS_ADMIN)", what);
-	return 0;
-}
-
-static const struct shipped *find_shipped(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < NSHIPPED; i++)
-		if (!strcmp(shipped[i].name, name))
-			return &shipped[i];
-	return NULL;
-}
-
-/* Open a shipped policy by name, or a .bpf.o file by path. */
-static struct bpf_object *open_policy(const char *name)
-{
-	const struct shipped *s = find_shipped(name);
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
-	struct bpf_object *obj;
-
-	if (s) {
-		size_t sz;
-		const void *bytes = s->elf_bytes(&sz);
-
-		obj = bpf_object__open_mem(bytes, sz, &opts);
-	} else if (strchr(name, '/') || strstr(name, ".bpf.o")) {
-		obj = bpf_object__open_file(name, NULL);
-	} else {
-		fail("no such policy '%s' (`mthp-policy list` shows them)", name);
-		return NULL;
-	}
-	if (!obj) {
-		fail("cannot open policy '%s': %s", name, strerror(errno));
-		return NULL;
-	}
-	return obj;
-}
-
-/* The struct_ops map of a policy object: the only one it may have. */
-static struct bpf_map *ops_map(struct bpf_object *obj)
-{
-	struct bpf_map *map;
-
-	bpf_object__for_each_map(map, obj)
-		if (bpf_map__type(map) == BPF_MAP_TYPE_STRUCT_OPS)
-			return map;
-	return NULL;
+	(void)sig;
+	stop = stop + 1;
 }
 
 /*
- * "key=value": key is a map of the policy, optionally followed by an
- * index (pct4=50 is index 4 of map pct); value a decimal u32.
+ * The scope options, anywhere among the arguments: --cgroup PATH (or
+ * --cgroup=PATH), --shadow, and for detach --all.  They are taken out;
+ * the other arguments stay, in order, and are counted in *argc.
  */
-static int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val)
+static int scope_args(const char *cmd, int *argc, char **argv, struct scope *s, bool *all)
 {
-	const char *eq = strchr(arg, '=');
-	size_t n, d;
-	char *end;
+	const char *cg = NULL;
+	int i, n = 0;
 
-	if (!eq || eq == arg || eq[1] == '\0')
-		return fail("bad parameter '%s': expected key=value", arg);
-	n = eq - arg;
-	for (d = n; d > 0 && arg[d - 1] >= '0' && arg[d - 1] <= '9'; d--)
-		;
-	if (d == 0 || d >= len)
-		return fail("bad parameter name in '%s'", arg);
-	memcpy(map, arg, d);
-	map[d] = '\0';
-	*idx = d < n ? strtoul(arg + d, NULL, 10) : 0;
-	errno = 0;
-	*val = strtoul(eq + 1, &end, 10);
-	if (errno || *end)
-		return fail("bad value in '%s': expected a number", arg);
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < *argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--cgroup")) {
+			if (i + 1 >= *argc)
+				return fail("%s: --cgroup needs a cgroup directory", cmd);
+			cg = argv[++i];
+		} else if (!strncmp(a, "--cgroup=", 9)) {
+			cg = a + 9;
+		} else if (!strcmp(a, "--shadow")) {
+			s->shadow = true;
+		} else if (!strcmp(a, "--all") && all) {
+			*all = true;
+		} else if (a[0] == '-' && a[1] == '-') {
+			return fail("%s: unknown option %s", cmd, a);
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	*argc = n;
+	if (cg)
+		return cgroup_resolve(cg, s);
+	snprintf(s->display, sizeof(s->display), "system-wide");
 	return 0;
 }
 
-static int set_params_obj(struct bpf_object *obj, int argc, char **argv)
+/* Where the policy of a row is: "system-wide", "/a", "(removed)". */
+static const char *row_where(const struct prow *r, char *buf, size_t len)
 {
-	int i;
-
-	for (i = 0; i < argc; i++) {
-		char name[64];
-		struct bpf_map *map;
-		__u32 idx, val;
-
-		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
-			return 1;
-		map = bpf_object__find_map_by_name(obj, name);
-		if (!map || bpf_map__type(map) != BPF_MAP_TYPE_ARRAY)
-			return fail("policy has no parameter '%s'", name);
-		if (idx >= bpf_map__max_entries(map))
-			return fail("parameter %s: index %u out of range (0..%u)", name, idx,
-				    bpf_map__max_entries(map) - 1);
-		if (bpf_map__update_elem(map, &idx, sizeof(idx), &val, sizeof(val), 0))
-			return fail("cannot set %s: %s", argv[i], strerror(errno));
-	}
-	return 0;
-}
-
-static int pin_params(struct bpf_object *obj)
-{
-	struct bpf_map *map;
-	char path[256];
-
-	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__is_internal(map))
-			continue;
-		snprintf(path, sizeof(path), PIN_DIR "/%s", bpf_map__name(map));
-		unlink(path);
-		if (bpf_map__pin(map, path))
-			return fail("cannot pin %s: %s", path, strerror(errno));
-	}
-	return 0;
-}
-
-/* Unpin every parameter map pinned with the policy (all but the link). */
-static void unpin_params(void)
-{
-	DIR *dir = opendir(PIN_DIR);
-	struct dirent *d;
-	char path[512];
-
-	while (dir && (d = readdir(dir))) {
-		if (d->d_name[0] == '.' || !strcmp(d->d_name, "link"))
-			continue;
-		snprintf(path, sizeof(path), PIN_DIR "/%s", d->d_name);
-		unlink(path);
-	}
-	if (dir)
-		closedir(dir);
-}
-
-/* Open, parametrise and load a policy; on failure print the verifier log. */
-static struct bpf_object *load_policy(const char *name, int argc, char **argv)
-{
-	struct bpf_object *obj;
-	char key[64];
-	__u32 idx, val;
-	int i;
-
-	/* Refuse bad syntax before loading anything. */
-	for (i = 0; i < argc; i++)
-		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
-			return NULL;
-	obj = open_policy(name);
-	if (!obj)
-		return NULL;
-	if (!ops_map(obj)) {
-		fail("'%s' has no struct_ops map: not a collapse policy", name);
-		goto err;
-	}
-	log_len = 0;
-	if (bpf_object__load(obj)) {
-		int err = errno;
-
-		fail("the kernel refused policy '%s': %s", name, strerror(err));
-		if (log_len)
-			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
-		goto err;
-	}
-	/* Parameters go into the loaded maps (arrays start zeroed). */
-	if (set_params_obj(obj, argc, argv))
-		goto err;
-	return obj;
-err:
-	bpf_object__close(obj);
-	return NULL;
+	return cgroup_name(r->cgid, buf, len);
 }
 
 static int cmd_list(void)
 {
-	char cur[64] = "", *d;
+	char cur[64] = "", *d, buf[PATH_MAX];
+	struct ptable t;
+	bool table = !ptable_read(&t), marked;
 	size_t i;
+	int k;
 
-	current_policy(cur, sizeof(cur));
+	if (read_file(KHUGEPAGED "policy", cur, sizeof(cur)))
+		cur[0] = '\0';
+	cur[strcspn(cur, "\n")] = '\0';
 	/* BPF object names allow no '-': pmd-only runs as pmd_only. */
 	for (d = cur; *d; d++)
 		if (*d == '_')
 			*d = '-';
 	printf("%-14s %-52s %s\n", "policy", "what it does", "parameters");
-	for (i = 0; i < NSHIPPED; i++)
-		printf("%-14s %-52s %s%s\n", shipped[i].name, shipped[i].what,
-		       shipped[i].params, strcmp(cur, shipped[i].name) ? "" : "  [attached]");
-	printf("attached now: %s\n", cur[0] ? cur : "(no khugepaged BPF hook in this kernel)");
+	for (i = 0; i < nshipped; i++) {
+		printf("%-14s %-52s %s", shipped[i].name, shipped[i].what, shipped[i].params);
+		if (!table) {
+			printf("%s\n", strcmp(cur, shipped[i].name) ? "" : "  [attached]");
+			continue;
+		}
+		for (k = 0, marked = false; k < t.nrows; k++) {
+			char name[64], *u;
+
+			snprintf(name, sizeof(name), "%s", t.rows[k].name);
+			for (u = name; *u; u++)
+				if (*u == '_')
+					*u = '-';
+			if (!strcmp(t.rows[k].mode, "kernel") || strcmp(name, shipped[i].name))
+				continue;
+			printf("%s%s%s", marked ? ", " : "  [attached: ",
+			       row_where(&t.rows[k], buf, sizeof(buf)),
+			       strcmp(t.rows[k].mode, "shadow") ? "" : " (shadow)");
+			marked = true;
+		}
+		printf("%s\n", marked ? "]" : "");
+	}
+	if (!table) {
+		printf("attached now: %s\n", cur[0] ? cur : "(no khugepaged BPF hook in this kernel)");
+		return 0;
+	}
+	for (k = 0, i = 0; k < t.nrows; k++) {
+		if (!strcmp(t.rows[k].mode, "kernel"))
+			continue;
+		if (!i++)
+			printf("attached now:\n  %-16s %-8s %s\n", "name", "mode", "cgroup");
+		printf("  %-16s %-8s %s\n", t.rows[k].name, t.rows[k].mode,
+		       row_where(&t.rows[k], buf, sizeof(buf)));
+	}
+	if (!i)
+		printf("attached now: none (the kernel default is in charge)\n");
+	ptable_free(&t);
 	return 0;
 }
 
-static int cmd_attach(const char *name, int argc, char **argv)
+/* attach POLICY [--cgroup PATH] [--shadow] [key=value...] */
+static int cmd_attach(int argc, char **argv)
 {
-	struct bpf_object *obj;
-	struct bpf_link *link;
-	char cur[64];
-
-	if (check_root("attaching a policy") || check_kernel())
-		return 1;
-	current_policy(cur, sizeof(cur));
-	if (strcmp(cur, "none"))
-		return fail("policy '%s' is already attached: `mthp-policy replace %s`, or detach it first",
-			    cur, name);
-	obj = load_policy(name, argc, argv);
-	if (!obj)
-		return 1;
-	link = bpf_map__attach_struct_ops(ops_map(obj));
-	if (!link) {
-		int err = errno;
-
-		bpf_object__close(obj);
-		if (err == EEXIST)
-			return fail("another policy got attached first");
-		return fail("cannot attach '%s': %s", name, strerror(err));
-	}
-	mkdir(PIN_DIR, 0700);
-	if (bpf_link__pin(link, PIN_LINK) || pin_params(obj)) {
-		int err = errno;
-
-		bpf_link__destroy(link);
-		bpf_object__close(obj);
-		return fail("cannot pin the policy under %s: %s (is bpffs mounted?)", PIN_DIR,
-			    strerror(err));
-	}
-	current_policy(cur, sizeof(cur));
-	printf("attached %s (sysfs policy: %s)\n", name, cur);
-	bpf_link__disconnect(link);
-	bpf_link__destroy(link);
-	bpf_object__close(obj);
-	return 0;
-}
-
-static int cmd_detach(void)
-{
-	char cur[64];
-
-	if (check_root("detaching a policy") || check_kernel())
-		return 1;
-	current_policy(cur, sizeof(cur));
-	if (access(PIN_LINK, F_OK)) {
-		if (strcmp(cur, "none"))
-			return fail("policy '%s' was not attached by mthp-policy; detach it with the tool that attached it (bpftool struct_ops unregister)",
-				    cur);
-		return fail("no policy is attached");
-	}
-	/* The pinned link holds the only reference: unpinning detaches. */
-	if (unlink(PIN_LINK))
-		return fail("cannot unpin %s: %s", PIN_LINK, strerror(errno));
-	unpin_params();
-	rmdir(PIN_DIR);
-	current_policy(cur, sizeof(cur));
-	printf("detached (sysfs policy: %s)\n", cur);
-	return 0;
-}
-
-static int cmd_replace(const char *name, int argc, char **argv)
-{
-	struct bpf_object *obj;
-	struct bpf_link *link;
-	char old[64], cur[64];
-	int err;
-
-	if (check_root("replacing a policy") || check_kernel())
-		return 1;
-	current_policy(old, sizeof(old));
-	link = bpf_link__open(PIN_LINK);
-	if (!link)
-		return fail("no policy attached by mthp-policy to replace (use attach)");
-	obj = load_policy(name, argc, argv);
-	if (!obj) {
-		bpf_link__destroy(link);
-		return 1;
-	}
-	/* One link update: khugepaged sees the old policy or the new one. */
-	err = bpf_link__update_map(link, ops_map(obj)) ? errno : 0;
-	if (!err) {
-		unpin_params();
-		err = pin_params(obj) ? errno : 0;
-	}
-	bpf_link__disconnect(link);
-	bpf_link__destroy(link);
-	bpf_object__close(obj);
-	if (err)
-		return fail("cannot replace '%s' with '%s': %s", old, name, strerror(err));
-	current_policy(cur, sizeof(cur));
-	printf("replaced %s with %s (sysfs policy: %s)\n", old, name, cur);
-	return 0;
-}
-
-static int cmd_set(int argc, char **argv)
-{
+	char where[PATH_MAX + 64], cur[64], key[64];
+	struct scope s;
+	__u32 idx, val;
 	int i;
 
-	if (check_root("setting parameters") || check_kernel())
+	if (scope_args("attach", &argc, argv, &s, NULL))
+		return 1;
+	if (argc < 1)
+		return fail("attach: which policy? (`mthp-policy list` shows them)");
+	for (i = 1; i < argc; i++)
+		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
+			return 1;
+	if (check_root("attaching a policy") || check_kernel() || check_scope_supported(&s) ||
+	    policy_name_ok(argv[0]))
+		return 1;
+	if (attach_policy(argv[0], argc - 1, argv + 1, &s, NULL))
+		return 1;
+	if (scope_holder(&s, cur, sizeof(cur)) <= 0)
+		snprintf(cur, sizeof(cur), "?");
+	if (scope_is_default(&s))
+		printf("attached %s (sysfs policy: %s)\n", argv[0], cur);
+	else
+		printf("attached %s %s (sysfs name: %s)\n", argv[0],
+		       scope_where(&s, where, sizeof(where)), cur);
+	return 0;
+}
+
+/* detach [--cgroup PATH] [--shadow] | detach --all */
+static int cmd_detach(int argc, char **argv)
+{
+	bool all = false;
+	struct scope s;
+
+	if (scope_args("detach", &argc, argv, &s, &all))
+		return 1;
+	if (argc)
+		return fail("detach: unexpected argument '%s'", argv[0]);
+	if (all && !scope_is_default(&s))
+		return fail("detach: --all detaches everything; no --cgroup or --shadow with it");
+	if (check_root("detaching a policy") || check_kernel() || check_scope_supported(&s))
+		return 1;
+	return all ? detach_all() : detach_scope(&s);
+}
+
+/* replace POLICY [--cgroup PATH] [--shadow] [key=value...] */
+static int cmd_replace(int argc, char **argv)
+{
+	char key[64];
+	struct scope s;
+	__u32 idx, val;
+	int i;
+
+	if (scope_args("replace", &argc, argv, &s, NULL))
+		return 1;
+	if (argc < 1)
+		return fail("replace: with which policy? (`mthp-policy list` shows them)");
+	for (i = 1; i < argc; i++)
+		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
+			return 1;
+	if (check_root("replacing a policy") || check_kernel() || check_scope_supported(&s) ||
+	    policy_name_ok(argv[0]))
+		return 1;
+	return replace_policy(argv[0], argc - 1, argv + 1, &s);
+}
+
+/* set [--cgroup PATH] [--shadow] key=value... */
+static int cmd_set(int argc, char **argv)
+{
+	char key[64];
+	struct scope s;
+	__u32 idx, val;
+	int i;
+
+	if (scope_args("set", &argc, argv, &s, NULL))
 		return 1;
 	if (!argc)
 		return fail("set: expected key=value");
-	if (access(PIN_LINK, F_OK))
-		return fail("no policy attached by mthp-policy");
-	for (i = 0; i < argc; i++) {
-		char name[64], path[256];
-		__u32 idx, val;
-		int fd;
-
-		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
+	for (i = 0; i < argc; i++)
+		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-		snprintf(path, sizeof(path), PIN_DIR "/%s", name);
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			return fail("the attached policy has no parameter '%s'", name);
-		if (bpf_map_update_elem(fd, &idx, &val, 0)) {
-			int err = errno;
-
-			close(fd);
-			return fail("cannot set %s: %s", argv[i], strerror(err));
-		}
-		close(fd);
-		printf("set %s\n", argv[i]);
-	}
-	return 0;
-}
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
+	if (check_root("setting parameters") || check_kernel() || check_scope_supported(&s))
+		return 1;
+	return set_params(&s, argc, argv);
 }
 
 static long stat_value(const char *text, const char *key)
@@ -472,7 +273,7 @@ static long stat_value(const char *text, const char *key)
 	return -1;
 }
 
-static int print_stats(void)
+static int print_stats(bool scoped)
 {
 	static const char * const reasons[] = {
 		"retval", "too_many", "range", "misaligned", "order", "overlap",
@@ -487,7 +288,8 @@ static int print_stats(void)
 	if (sscanf(text, "name %63s", name) != 1)
 		return fail("unexpected policy_stats format");
 	if (!strcmp(name, "none")) {
-		printf("no policy attached: the kernel default is in charge\n");
+		printf("no %spolicy attached: the kernel default is in charge%s\n",
+		       scoped ? "system-wide " : "", scoped ? " system-wide" : "");
 		return 0;
 	}
 	printf("policy %s: calls %ld, plans used %ld, default asked %ld, rejected %ld\n", name,
@@ -511,6 +313,30 @@ static int print_stats(void)
 	return 0;
 }
 
+
+/* The system-wide policy as before; then every attached policy, if the kernel tells. */
+static int show_stats(void)
+{
+	struct ptable t;
+	bool scoped = false, rows = false;
+	int k;
+
+	if (!ptable_read(&t)) {
+		for (k = 0; k < t.nrows; k++)
+			scoped |= strcmp(t.rows[k].mode, "kernel") &&
+				  (t.rows[k].cgid || strcmp(t.rows[k].mode, "active"));
+		rows = t.nrows > 0;
+		ptable_free(&t);
+	}
+	if (print_stats(scoped))
+		return 1;
+	if (rows) {
+		printf("\nattached policies (%s):\n", POLICIES);
+		print_policies_table(stdout);
+	}
+	return 0;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
 	int opt, every = 0;
@@ -526,14 +352,14 @@ static int cmd_stats(int argc, char **argv)
 	if (check_kernel())
 		return 1;
 	if (!every)
-		return print_stats();
+		return show_stats();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	while (!stop) {
 		time_t now = time(NULL);
 
 		printf("--- %s", ctime(&now));
-		if (print_stats())
+		if (show_stats())
 			return 1;
 		fflush(stdout);
 		sleep(every);
@@ -563,6 +389,7 @@ static void random_range(struct mthp_policy_test *t, unsigned int seed)
 
 static int cmd_bench(int argc, char **argv)
 {
+	static const struct scope system_wide;
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	struct mthp_policy_test t;
@@ -582,7 +409,7 @@ static int cmd_bench(int argc, char **argv)
 		return fail("bench: -n and -r need positive numbers");
 	if (check_root("bench") || check_kernel())
 		return 1;
-	obj = load_policy("default", 0, NULL);
+	obj = load_policy("default", 0, NULL, &system_wide);
 	if (!obj)
 		return 1;
 	prog = bpf_object__find_program_by_name(obj, "default_plan");
@@ -622,33 +449,49 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mthp-policy <command> [arguments]\n"
-		"  list                         the shipped policies, and the one in charge\n"
-		"  attach <policy> [key=value]  attach a policy system-wide (it stays after exit)\n"
-		"  detach                       detach the policy attached with mthp-policy\n"
-		"  replace <policy> [key=value] swap the attached policy for another, atomically\n"
-		"  set key=value...             change a parameter of the attached policy\n"
-		"  stats [-w SECONDS]           the attached policy's counters, per order\n"
+		"  list                         the shipped policies, and what is attached where\n"
+		"  attach <policy> [SCOPE] [key=value...]\n"
+		"                               attach a policy (it stays after exit)\n"
+		"  detach [SCOPE] | detach --all\n"
+		"                               detach a policy attached with mthp-policy\n"
+		"  replace <policy> [SCOPE] [key=value...]\n"
+		"                               swap the policy attached at SCOPE for another, atomically\n"
+		"  set [SCOPE] key=value...     change a parameter of the policy attached at SCOPE\n"
+		"  stats [-w SECONDS]           the system-wide policy's counters, per order,\n"
+		"                               and the counters of every attached policy\n"
+		"  ab [--interval SEC] [--duration SEC] [--json] [--prom FILE] [--keep] [ARM...]\n"
+		"                               compare policies side by side on this machine\n"
+		"                               (`mthp-policy ab --help`)\n"
 		"  bench [-n RANGES] [-r REPEAT] per-call cost: BPF default vs kernel default\n"
-		"<policy> is a shipped name or a path to a .bpf.o file.\n");
+		"<policy> is a shipped name or a path to a .bpf.o file.\n"
+		"SCOPE: system-wide active without options; --cgroup PATH: for the memory of\n"
+		"  that cgroup and its descendants (PATH absolute, or relative to the cgroup2\n"
+		"  mount, /sys/fs/cgroup); --shadow: a shadow policy, whose plans are only\n"
+		"  counted, never carried out.  One active and one shadow policy per scope;\n"
+		"  a range gets the policy of its nearest cgroup that has one, else the\n"
+		"  system-wide one, else the kernel default.\n"
+		"ARM: POLICY[,key=value...][@CGROUP][:shadow], e.g. threshold,pct9=50@/sys/fs/cgroup/b\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
 
-	libbpf_set_print(collect_log);
+	quiet_libbpf();
 	if (!strcmp(cmd, "list"))
 		return cmd_list();
 	if (!strcmp(cmd, "attach") && argc >= 3)
-		return cmd_attach(argv[2], argc - 3, argv + 3);
-	if (!strcmp(cmd, "detach") && argc == 2)
-		return cmd_detach();
+		return cmd_attach(argc - 2, argv + 2);
+	if (!strcmp(cmd, "detach"))
+		return cmd_detach(argc - 2, argv + 2);
 	if (!strcmp(cmd, "replace") && argc >= 3)
-		return cmd_replace(argv[2], argc - 3, argv + 3);
+		return cmd_replace(argc - 2, argv + 2);
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - 2, argv + 2);
 	if (!strcmp(cmd, "stats"))
 		return cmd_stats(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ab"))
+		return cmd_ab(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {

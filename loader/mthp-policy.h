@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mthp-policy: what the loader's files share.
+ *
+ * mthp-policy.c  the commands but ab, usage, main
+ * policy.c       policy objects: open, scope, load, attach, pins, detach
+ * sysfs.c        the khugepaged "policies" table, cgroup paths and ids
+ * ab.c           ab (side by side comparison), the tables of stats
+ * workload.c     a cgroup's anonymous memory by folio size
+ */
+#ifndef MTHP_POLICY_LOADER_H
+#define MTHP_POLICY_LOADER_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+struct bpf_object;
+struct bpf_map;
+
+#define PIN_DIR		"/sys/fs/bpf/mthp-policy"
+#define PIN_LINK	PIN_DIR "/link"		/* where loaders before scopes pinned */
+#ifndef KHUGEPAGED
+#define KHUGEPAGED	"/sys/kernel/mm/transparent_hugepage/khugepaged/"
+#endif
+#define POLICIES	KHUGEPAGED "policies"
+#define CGROUP_DEFAULT	"/sys/fs/cgroup"
+
+/* The uapi header of a kernel before scoped policies lacks it. */
+#ifndef MTHP_POLICY_SHADOW
+#define MTHP_POLICY_SHADOW	(1U << 0)
+#endif
+
+/* mthp-policy.c */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int read_file(const char *path, char *buf, size_t len);
+extern volatile sig_atomic_t stop;	/* SIGINT, SIGTERM: how many so far */
+void on_signal(int sig);
+
+/*
+ * Where a policy is attached: system-wide or one cgroup, active or shadow.
+ * Each scope holds one active and one shadow policy at most.
+ */
+struct scope {
+	__u64 cgid;			/* 0: system-wide; else the cgroup's inode */
+	bool shadow;
+	char path[PATH_MAX];		/* the cgroup's directory; "" system-wide */
+	char display[PATH_MAX];		/* "/a/b", "/" for the root; "system-wide" */
+};
+
+/* policy.c */
+struct shipped {
+	const char *name;
+	const void *(*elf_bytes)(size_t *sz);
+	const char *what;
+	const char *params;
+};
+extern const struct shipped shipped[];
+extern const size_t nshipped;
+
+void quiet_libbpf(void);
+int check_root(const char *what);
+int check_kernel(void);
+int check_scope_supported(const struct scope *s);
+bool scope_is_default(const struct scope *s);
+int policy_name_ok(const char *name);
+int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val);
+struct bpf_object *load_policy(const char *name, int argc, char **argv, const struct scope *s);
+struct bpf_map *ops_map(struct bpf_object *obj);
+void scope_key(const struct scope *s, char *buf, size_t len);
+void scope_dir(const struct scope *s, char *buf, size_t len);
+const char *scope_where(const struct scope *s, char *buf, size_t len);
+const char *scope_opts(const struct scope *s, char *buf, size_t len);
+int scope_holder(const struct scope *s, char *name, size_t len);
+int attach_policy(const char *name, int argc, char **argv, const struct scope *s,
+		  __u32 *link_id);
+int detach_scope(const struct scope *s);
+int detach_all(void);
+int detach_owned(const struct scope *s, __u32 link_id);
+int replace_policy(const char *name, int argc, char **argv, const struct scope *s);
+int set_params(const struct scope *s, int argc, char **argv);
+
+/* sysfs.c: the policies table, columns by their header names */
+#define PT_MAXCOLS	192
+#define PT_NAMELEN	48
+
+struct prow {
+	char name[64];
+	char mode[16];			/* active, shadow, kernel */
+	__u64 cgid;
+	long long v[PT_MAXCOLS];	/* by column of the table; -1: missing */
+};
+
+struct ptable {
+	int ncols;
+	char col[PT_MAXCOLS][PT_NAMELEN];
+	int nrows;
+	struct prow *rows;
+};
+
+bool have_policies(void);
+int ptable_read(struct ptable *t);
+void ptable_free(struct ptable *t);
+int ptable_col(const struct ptable *t, const char *name);
+const struct prow *ptable_find(const struct ptable *t, const char *mode, __u64 cgid);
+bool is_text_col(const char *col);
+
+const char *cgroup2_root(void);
+int cgroup_resolve(const char *arg, struct scope *s);
+const char *cgroup_name(__u64 id, char *buf, size_t len);
+int cgroup_path_of(__u64 id, char *path, size_t len);
+
+/* ab.c */
+int cmd_ab(int argc, char **argv);
+int print_policies_table(FILE *f);
+
+/* workload.c */
+#define WL_ORDERS	20
+
+struct workload {
+	unsigned long long pages[WL_ORDERS];	/* by folio order; the last: or larger */
+	unsigned long long total;		/* resident anonymous pages */
+	unsigned int procs;
+	bool no_pfn;				/* pagemap hid the PFNs */
+	bool interrupted;
+};
+
+int workload_scan(const char *cgpath, struct workload *w, int cancel_at);
+const char *size_label(int order, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Policy objects: open a shipped policy or a .bpf.o, set the scope it is
+ * for (cgroup_id, flags) in its struct_ops map, load, attach, pin, detach.
+ *
+ * Pins: one directory per scope and mode under /sys/fs/bpf/mthp-policy/,
+ * "global", "global-shadow", "cg<ID>", "cg<ID>-shadow", each with the
+ * link ("link") and the parameter maps of the policy attached there.  The
+ * pinned link holds the only reference to it: unpinning detaches.  Loaders
+ * before scopes pinned a system-wide policy in /sys/fs/bpf/mthp-policy
+ * itself; detach, replace and set still find it there.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "mthp-policy.h"
+
+#include "default.skel.h"
+#include "conservative.skel.h"
+#include "aggressive.skel.h"
+#include "threshold.skel.h"
+#include "hot.skel.h"
+#include "pmd-only.skel.h"
+
+const struct shipped shipped[] = {
+	{ "default", policy_default__elf_bytes,
+	  "the kernel's own order selection, in BPF", "" },
+	{ "conservative", policy_conservative__elf_bytes,
+	  "fully occupied chunks only: never adds memory", "" },
+	{ "aggressive", policy_aggressive__elf_bytes,
+	  "any occupied chunk, to the largest enabled size", "" },
+	{ "threshold", policy_threshold__elf_bytes,
+	  "a chunk collapses at pct<order> percent occupancy", "pct2..pct9=0-100" },
+	{ "hot", policy_hot__elf_bytes,
+	  "the default plan, for ranges with young pages", "min_young=0-100" },
+	{ "pmd-only", policy_pmd_only__elf_bytes,
+	  "PMD-sized collapse only, as before mTHP collapse", "" },
+};
+const size_t nshipped = sizeof(shipped) / sizeof(shipped[0]);
+
+static char verifier_log[1 << 16];
+static size_t log_len;
+
+static int collect_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (log_len < sizeof(verifier_log))
+		log_len += vsnprintf(verifier_log + log_len, sizeof(verifier_log) - log_len,
+				     fmt, ap);
+	return 0;
+}
+
+/* libbpf's messages go to the log printed when a load fails. */
+void quiet_libbpf(void)
+{
+	libbpf_set_print(collect_log);
+}
+
+/* The name of the system-wide policy ("none": the kernel default is in charge). */
+static int current_policy(char *name, size_t len)
+{
+	int err = read_file(KHUGEPAGED "policy", name, len);
+
+	if (!err)
+		name[strcspn(name, "\n")] = '\0';
+	return err;
+}
+
+int check_kernel(void)
+{
+	struct btf *btf;
+	char name[64];
+	int found;
+
+	if (current_policy(name, sizeof(name)))
+		return fail("this kernel has no khugepaged BPF hook (%s is missing: CONFIG_KHUGEPAGED_BPF)",
+			    KHUGEPAGED "policy");
+	btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return fail("cannot read the kernel's BTF: %s", strerror(errno));
+	found = btf__find_by_name_kind(btf, "mthp_collapse_ops", BTF_KIND_STRUCT) >= 0;
+	btf__free(btf);
+	if (!found)
+		return fail("this kernel's BTF has no struct mthp_collapse_ops");
+	return 0;
+}
+
+int check_root(const char *what)
+{
+	if (geteuid() != 0)
+		return fail("%s needs root (CAP_BPF and CAP_SYS_ADMIN)", what);
+	return 0;
+}
+
+bool scope_is_default(const struct scope *s)
+{
+	return !s->cgid && !s->shadow;
+}
+
+/* --cgroup and --shadow need a kernel with the policies table. */
+int check_scope_supported(const struct scope *s)
+{
+	if (!scope_is_default(s) && !have_policies())
+		return fail("this kernel has no cgroup-scoped policies (%s is missing): only a system-wide active policy can be attached",
+			    POLICIES);
+	return 0;
+}
+
+static const struct shipped *find_shipped(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nshipped; i++)
+		if (!strcmp(shipped[i].name, name))
+			return &shipped[i];
+	return NULL;
+}
+
+static bool is_object_path(const char *name)
+{
+	return strchr(name, '/') || strstr(name, ".bpf.o");
+}
+
+/* A shipped name or a path: checked before anything is loaded. */
+int policy_name_ok(const char *name)
+{
+	if (!name[0] || (!find_shipped(name) && !is_object_path(name)))
+		return fail("no such policy '%s' (`mthp-policy list` shows them)", name);
+	return 0;
+}
+
+/* Open a shipped policy by name, or a .bpf.o file by path. */
+static struct bpf_object *open_policy(const char *name)
+{
+	const struct shipped *s = find_shipped(name);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *obj;
+
+	if (s) {
+		size_t sz;
+		const void *bytes = s->elf_bytes(&sz);
+
+		obj = bpf_object__open_mem(bytes, sz, &opts);
+	} else if (is_object_path(name)) {
+		obj = bpf_object__open_file(name, NULL);
+	} else {
+		fail("no such policy '%s' (`mthp-policy list` shows them)", name);
+		return NULL;
+	}
+	if (!obj) {
+		fail("cannot open policy '%s': %s", name, strerror(errno));
+		return NULL;
+	}
+	return obj;
+}
+
+/* The struct_ops map of a policy object: the only one it may have. */
+struct bpf_map *ops_map(struct bpf_object *obj)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj)
+		if (bpf_map__type(map) == BPF_MAP_TYPE_STRUCT_OPS)
+			return map;
+	return NULL;
+}
+
+/*
+ * The policy's own type of its struct_ops value: what libbpf recorded for
+ * the map, else the struct mthp_collapse_ops of the object's BTF.
+ */
+static const struct btf_type *ops_type(const struct btf *btf, const struct bpf_map *map)
+{
+	__u32 id = bpf_map__btf_value_type_id(map);
+	const struct btf_type *t = id ? btf__type_by_id(btf, id) : NULL;
+	int sid;
+
+	if (t && btf_is_struct(t))
+		return t;
+	sid = btf__find_by_name_kind(btf, "mthp_collapse_ops", BTF_KIND_STRUCT);
+	return sid > 0 ? btf__type_by_id(btf, sid) : NULL;
+}
+
+/* Byte offset of a non-bitfield member of the given size; -1 if none. */
+static long member_offset(const struct btf *btf, const struct btf_type *t,
+			  const char *name, long size)
+{
+	const struct btf_member *m = btf_members(t);
+	__u16 i;
+
+	for (i = 0; i < btf_vlen(t); i++, m++) {
+		const char *mname = btf__name_by_offset(btf, m->name_off);
+
+		if (!mname || strcmp(mname, name))
+			continue;
+		if (btf_member_bitfield_size(t, i) || btf__resolve_size(btf, m->type) != size)
+			return -1;
+		return btf_member_bit_offset(t, i) / 8;
+	}
+	return -1;
+}
+
+/*
+ * Write the scope into the struct_ops map's initial value, before load:
+ * cgroup_id, and the shadow bit of flags.  A policy built against a kernel
+ * without them can only be attached system-wide and active.
+ */
+static int set_scope_fields(struct bpf_object *obj, struct bpf_map *map, const char *name,
+			    const struct scope *s)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_type *t = btf ? ops_type(btf, map) : NULL;
+	long cg_off = -1, fl_off = -1;
+	size_t size = 0;
+	char *data;
+	__u32 flags;
+
+	if (t) {
+		cg_off = member_offset(btf, t, "cgroup_id", sizeof(__u64));
+		fl_off = member_offset(btf, t, "flags", sizeof(__u32));
+	}
+	data = bpf_map__initial_value(map, &size);
+	if (cg_off < 0 || fl_off < 0 || !data || (size_t)cg_off + sizeof(__u64) > size ||
+	    (size_t)fl_off + sizeof(__u32) > size) {
+		if (scope_is_default(s))
+			return 0;
+		return fail("policy %s was built without cgroup_id/flags: rebuild it against this kernel's vmlinux.h",
+			    name);
+	}
+	/* Whatever the object says, the scope is the one asked for. */
+	memcpy(data + cg_off, &s->cgid, sizeof(__u64));
+	memcpy(&flags, data + fl_off, sizeof(flags));
+	flags &= ~MTHP_POLICY_SHADOW;
+	if (s->shadow)
+		flags |= MTHP_POLICY_SHADOW;
+	memcpy(data + fl_off, &flags, sizeof(flags));
+	return 0;
+}
+
+/*
+ * "key=value": key is a map of the policy, optionally followed by an
+ * index (pct4=50 is index 4 of map pct); value a decimal u32.
+ */
+int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val)
+{
+	const char *eq = strchr(arg, '=');
+	unsigned long v;
+	size_t n, d;
+	char *end;
+
+	if (!eq || eq == arg || eq[1] == '\0')
+		return fail("bad parameter '%s': expected key=value", arg);
+	n = eq - arg;
+	for (d = n; d > 0 && arg[d - 1] >= '0' && arg[d - 1] <= '9'; d--)
+		;
+	if (d == 0 || d >= len)
+		return fail("bad parameter name in '%s'", arg);
+	memcpy(map, arg, d);
+	map[d] = '\0';
+	*idx = d < n ? strtoul(arg + d, NULL, 10) : 0;
+	errno = 0;
+	v = strtoul(eq + 1, &end, 10);
+	if (errno || *end || eq[1] == '-' || v > 0xffffffffUL)
+		return fail("bad value in '%s': expected a number", arg);
+	*val = v;
+	return 0;
+}
+
+static int set_params_obj(struct bpf_object *obj, int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		char name[64];
+		struct bpf_map *map;
+		__u32 idx, val;
+
+		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
+			return 1;
+		map = bpf_object__find_map_by_name(obj, name);
+		if (!map || bpf_map__type(map) != BPF_MAP_TYPE_ARRAY)
+			return fail("policy has no parameter '%s'", name);
+		if (idx >= bpf_map__max_entries(map))
+			return fail("parameter %s: index %u out of range (0..%u)", name, idx,
+				    bpf_map__max_entries(map) - 1);
+		if (bpf_map__update_elem(map, &idx, sizeof(idx), &val, sizeof(val), 0))
+			return fail("cannot set %s: %s", argv[i], strerror(errno));
+	}
+	return 0;
+}
+
+/* Open, scope, load and parametrise a policy; on failure print the verifier log. */
+struct bpf_object *load_policy(const char *name, int argc, char **argv, const struct scope *s)
+{
+	struct bpf_object *obj;
+	struct bpf_map *map;
+	char key[64];
+	__u32 idx, val;
+	int i;
+
+	/* Refuse bad syntax before loading anything. */
+	for (i = 0; i < argc; i++)
+		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
+			return NULL;
+	obj = open_policy(name);
+	if (!obj)
+		return NULL;
+	map = ops_map(obj);
+	if (!map) {
+		fail("'%s' has no struct_ops map: not a collapse policy", name);
+		goto err;
+	}
+	if (set_scope_fields(obj, map, name, s))
+		goto err;
+	log_len = 0;
+	if (bpf_object__load(obj)) {
+		int err = errno;
+
+		fail("the kernel refused policy '%s': %s", name, strerror(err));
+		if (log_len)
+			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
+		goto err;
+	}
+	/* Parameters go into the loaded maps (arrays start zeroed). */
+	if (set_params_obj(obj, argc, argv))
+		goto err;
+	return obj;
+err:
+	bpf_object__close(obj);
+	return NULL;
+}
+
+void scope_key(const struct scope *s, char *buf, size_t len)
+{
+	if (s->cgid)
+		snprintf(buf, len, "cg%llu%s", (unsigned long long)s->cgid,
+			 s->shadow ? "-shadow" : "");
+	else
+		snprintf(buf, len, "global%s", s->shadow ? "-shadow" : "");
+}
+
+void scope_dir(const struct scope *s, char *buf, size_t len)
+{
+	char key[64];
+
+	scope_key(s, key, sizeof(key));
+	snprintf(buf, len, PIN_DIR "/%s", key);
+}
+
+/* "system-wide", "to cgroup /a as shadow", ...: fits "attached %s". */
+const char *scope_where(const struct scope *s, char *buf, size_t len)
+{
+	if (s->cgid)
+		snprintf(buf, len, "to cgroup %s%s", s->display, s->shadow ? " as shadow" : "");
+	else
+		snprintf(buf, len, "system-wide%s", s->shadow ? " as shadow" : "");
+	return buf;
+}
+
+/* The options that select the scope again: " --cgroup /a --shadow". */
+const char *scope_opts(const struct scope *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", s->cgid ? " --cgroup " : "", s->cgid ? s->path : "",
+		 s->shadow ? " --shadow" : "");
+	return buf;
+}
+
+/*
+ * What is attached at a scope: 1 and its name, 0 if nothing, -1 if the
+ * kernel cannot tell.  The policies table knows every scope; a kernel
+ * without it only has the system-wide active policy.
+ */
+int scope_holder(const struct scope *s, char *name, size_t len)
+{
+	struct ptable t;
+	const struct prow *r;
+	int err = ptable_read(&t);
+
+	if (!err) {
+		r = ptable_find(&t, s->shadow ? "shadow" : "active", s->cgid);
+		if (r)
+			snprintf(name, len, "%s", r->name);
+		ptable_free(&t);
+		return r ? 1 : 0;
+	}
+	if (err != -ENOENT || !scope_is_default(s) || current_policy(name, len))
+		return -1;
+	return strcmp(name, "none") ? 1 : 0;
+}
+
+static bool exists(const char *path)
+{
+	return !access(path, F_OK);
+}
+
+static int pin_params(struct bpf_object *obj, const char *dir)
+{
+	struct bpf_map *map;
+	char path[PATH_MAX + 64];
+
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__is_internal(map))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
+		unlink(path);
+		if (bpf_map__pin(map, path))
+			return fail("cannot pin %s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+/* Unpin every parameter map pinned with the policy in dir (all but the link). */
+static void unpin_params(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX + 256];
+
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, "link") || e->d_type == DT_DIR)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Unpin the link in dir, and the maps next to it; remove what is left empty. */
+static int unpin_dir(const char *dir)
+{
+	char path[PATH_MAX + 8];
+
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (unlink(path) && errno != ENOENT)
+		return fail("cannot unpin %s: %s", path, strerror(errno));
+	unpin_params(dir);
+	if (strcmp(dir, PIN_DIR))
+		rmdir(dir);
+	rmdir(PIN_DIR);
+	return 0;
+}
+
+/* Where the link of a scope is pinned; the legacy place for system-wide. */
+static bool find_pin_dir(const struct scope *s, char *dir, size_t len)
+{
+	char path[PATH_MAX + 8];
+
+	scope_dir(s, dir, len);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (exists(path))
+		return true;
+	if (scope_is_default(s) && exists(PIN_LINK)) {
+		snprintf(dir, len, "%s", PIN_DIR);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Why the kernel refused to attach a policy at a scope, or to replace one
+ * there; head says what failed ("cannot attach 'x' to cgroup /a").
+ */
+static int explain(int err, const char *head, const struct scope *s, bool replace)
+{
+	char parent[PATH_MAX], *slash;
+
+	switch (err) {
+	case EEXIST:
+		return fail("%s: %s policy is already attached there", head,
+			    s->shadow ? "a shadow" : "an active");
+	case ENOENT:
+		if (s->cgid)
+			return fail("%s: no cgroup with id %llu (was it removed?)", head,
+				    (unsigned long long)s->cgid);
+		break;
+	case EINVAL:
+		if (replace)
+			return fail("%s: %s; a replacement must keep the scope (cgroup) and mode (active or shadow) of the policy it replaces",
+				    head, strerror(err));
+		if (s->cgid) {
+			snprintf(parent, sizeof(parent), "%s", s->path);
+			slash = strrchr(parent, '/');
+			if (slash && slash != parent)
+				*slash = '\0';
+			return fail("%s: %s; probably the cgroup has no memory controller of its own (enable it in its parent: echo +memory > %s/cgroup.subtree_control)",
+				    head, strerror(err), parent);
+		}
+		break;
+	case ENOSPC:
+		return fail("%s: 8 policies are attached already, the kernel's limit; detach one first",
+			    head);
+	case EOPNOTSUPP:
+		if (!scope_is_default(s))
+			return fail("%s: this kernel has no memory cgroups (CONFIG_MEMCG), which cgroup and shadow policies need",
+				    head);
+		break;
+	}
+	return fail("%s: %s", head, strerror(err));
+}
+
+static __u32 link_id_of(int fd)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (fd < 0 || bpf_link_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+/*
+ * Attach a policy at a scope, and pin it there: it stays attached after
+ * this program exits.  The caller checked root and the kernel.
+ */
+int attach_policy(const char *name, int argc, char **argv, const struct scope *s, __u32 *link_id)
+{
+	char cur[64], where[PATH_MAX + 64], opts[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
+	struct bpf_object *obj;
+	struct bpf_link *link;
+	int err, held;
+
+	scope_where(s, where, sizeof(where));
+	held = scope_holder(s, cur, sizeof(cur));
+	if (held > 0)
+		return fail("policy '%s' is already attached %s: `mthp-policy replace %s%s`, or detach it first",
+			    cur, where, name, scope_opts(s, opts, sizeof(opts)));
+	/* A link pinned here while nothing is attached at the scope is stale. */
+	scope_dir(s, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (!held && exists(path))
+		unpin_dir(dir);
+	obj = load_policy(name, argc, argv, s);
+	if (!obj)
+		return 1;
+	link = bpf_map__attach_struct_ops(ops_map(obj));
+	if (!link) {
+		char head[PATH_MAX + 160];
+
+		err = errno;
+		bpf_object__close(obj);
+		snprintf(head, sizeof(head), "cannot attach '%s' %s", name, where);
+		return explain(err, head, s, false);
+	}
+	if ((mkdir(PIN_DIR, 0700) && errno != EEXIST) || (mkdir(dir, 0700) && errno != EEXIST) ||
+	    bpf_link__pin(link, path)) {
+		err = errno;
+		bpf_link__destroy(link);
+		bpf_object__close(obj);
+		rmdir(dir);
+		rmdir(PIN_DIR);
+		return fail("cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
+			    strerror(err));
+	}
+	if (pin_params(obj, dir)) {
+		/* Unpinned, the link goes with the last reference, ours. */
+		unpin_dir(dir);
+		bpf_link__destroy(link);
+		bpf_object__close(obj);
+		return 1;
+	}
+	if (link_id)
+		*link_id = link_id_of(bpf_link__fd(link));
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	bpf_object__close(obj);
+	return 0;
+}
+
+/* Detach what mthp-policy attached at a scope (system-wide: the legacy pin too). */
+int detach_scope(const struct scope *s)
+{
+	char cur[64] = "", where[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
+	bool pinned, legacy = scope_is_default(s) && exists(PIN_LINK);
+	int held = scope_holder(s, cur, sizeof(cur));
+
+	scope_where(s, where, sizeof(where));
+	scope_dir(s, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/link", dir);
+	pinned = exists(path);
+	if (!pinned && !legacy) {
+		if (held > 0)
+			return fail("policy '%s' %s was not attached by mthp-policy; detach it with the tool that attached it (bpftool struct_ops unregister)",
+				    cur, where);
+		return fail("no policy is attached %s", where);
+	}
+	if ((pinned && unpin_dir(dir)) || (legacy && unpin_dir(PIN_DIR)))
+		return 1;
+	if (scope_is_default(s)) {
+		current_policy(cur, sizeof(cur));
+		printf("detached (sysfs policy: %s)\n", cur);
+	} else if (s->cgid) {
+		printf("detached %s from cgroup %s%s\n", held > 0 ? cur : "the policy", s->display,
+		       s->shadow ? " (shadow)" : "");
+	} else {
+		printf("detached %s (system-wide, shadow)\n", held > 0 ? cur : "the policy");
+	}
+	return 0;
+}
+
+/* The scope of a pin directory's name; false for a name of no scope. */
+static bool scope_of_key(const char *key, struct scope *s)
+{
+	unsigned long long id;
+	int n = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!strcmp(key, "global") || !strcmp(key, "global-shadow")) {
+		s->shadow = key[6] != '\0';
+		snprintf(s->display, sizeof(s->display), "system-wide");
+		return true;
+	}
+	if (sscanf(key, "cg%llu%n", &id, &n) != 1 || !id ||
+	    (key[n] && strcmp(key + n, "-shadow")))
+		return false;
+	s->cgid = id;
+	s->shadow = key[n] != '\0';
+	cgroup_name(id, s->display, sizeof(s->display));
+	cgroup_path_of(id, s->path, sizeof(s->path));
+	return true;
+}
+
+/* Detach every policy mthp-policy attached, at every scope. */
+int detach_all(void)
+{
+	DIR *d = opendir(PIN_DIR);
+	struct dirent *e;
+	int done = 0, bad = 0;
+
+	while (d && (e = readdir(d))) {
+		char dir[PATH_MAX], path[PATH_MAX + 8];
+		struct scope s;
+
+		if (e->d_name[0] == '.' || !scope_of_key(e->d_name, &s))
+			continue;
+		snprintf(dir, sizeof(dir), PIN_DIR "/%s", e->d_name);
+		snprintf(path, sizeof(path), "%s/link", dir);
+		if (!exists(path)) {
+			unpin_dir(dir);
+			continue;
+		}
+		if (detach_scope(&s))
+			bad = 1;
+		else
+			done++;
+	}
+	if (d)
+		closedir(d);
+	if (exists(PIN_LINK)) {
+		struct scope g;
+
+		memset(&g, 0, sizeof(g));
+		snprintf(g.display, sizeof(g.display), "system-wide");
+		if (detach_scope(&g))
+			bad = 1;
+		else
+			done++;
+	}
+	if (!done && !bad)
+		return fail("no policy is attached by mthp-policy");
+	return bad;
+}
+
+/*
+ * Detach, at the end of ab, a policy this run attached: only if the link
+ * pinned at its scope is still the one it created.  0: detached; 1: it
+ * was gone already, or is not ours; -1: cannot unpin.
+ */
+int detach_owned(const struct scope *s, __u32 link_id)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 8], where[PATH_MAX + 64];
+	__u32 id;
+	int fd;
+
+	scope_dir(s, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/link", dir);
+	scope_where(s, where, sizeof(where));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 1;	/* someone detached it already */
+	id = link_id_of(fd);
+	close(fd);
+	if (link_id && id != link_id) {
+		note("left the policy attached %s alone: it is not the one ab attached", where);
+		return 1;
+	}
+	return unpin_dir(dir) ? -1 : 0;
+}
+
+int replace_policy(const char *name, int argc, char **argv, const struct scope *s)
+{
+	char old[64] = "?", cur[64], where[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
+	struct bpf_object *obj;
+	struct bpf_link *link;
+	int err;
+
+	scope_where(s, where, sizeof(where));
+	if (!find_pin_dir(s, dir, sizeof(dir)))
+		return fail("no policy attached by mthp-policy %s to replace (use attach)", where);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	scope_holder(s, old, sizeof(old));
+	link = bpf_link__open(path);
+	if (!link)
+		return fail("cannot open the pinned link %s: %s", path, strerror(errno));
+	obj = load_policy(name, argc, argv, s);
+	if (!obj) {
+		bpf_link__destroy(link);
+		return 1;
+	}
+	/* One link update: khugepaged sees the old policy or the new one. */
+	err = bpf_link__update_map(link, ops_map(obj));
+	err = err < 0 ? -err : 0;
+	if (!err) {
+		unpin_params(dir);
+		err = pin_params(obj, dir) ? errno : 0;
+	}
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	bpf_object__close(obj);
+	if (err) {
+		char head[PATH_MAX + 200];
+
+		snprintf(head, sizeof(head), "cannot replace '%s' %s with '%s'", old, where, name);
+		return explain(err, head, s, true);
+	}
+	if (scope_is_default(s)) {
+		current_policy(cur, sizeof(cur));
+		printf("replaced %s with %s (sysfs policy: %s)\n", old, name, cur);
+	} else {
+		if (scope_holder(s, cur, sizeof(cur)) <= 0)
+			snprintf(cur, sizeof(cur), "?");
+		printf("replaced %s with %s %s (sysfs name: %s)\n", old, name, where, cur);
+	}
+	return 0;
+}
+
+int set_params(const struct scope *s, int argc, char **argv)
+{
+	char where[PATH_MAX + 64], dir[PATH_MAX];
+	int i;
+
+	scope_where(s, where, sizeof(where));
+	if (!find_pin_dir(s, dir, sizeof(dir)))
+		return fail("no policy attached by mthp-policy %s", where);
+	for (i = 0; i < argc; i++) {
+		char name[64], path[PATH_MAX + 80];
+		__u32 idx, val;
+		int fd;
+
+		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
+			return 1;
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		fd = strcmp(name, "link") ? bpf_obj_get(path) : -1;
+		if (fd < 0)
+			return fail("the attached policy has no parameter '%s'", name);
+		if (bpf_map_update_elem(fd, &idx, &val, 0)) {
+			int err = errno;
+
+			close(fd);
+			return fail("cannot set %s: %s", argv[i], strerror(err));
+		}
+		close(fd);
+		printf("set %s\n", argv[i]);
+	}
+	return 0;
+}
