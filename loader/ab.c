@@ -976,9 +976,17 @@ static void ab_usage(FILE *f)
 		"  --keep       leave the ARMs attached at the end\n");
 }
 
+/* Redraw in place on a terminal that can; a log gets one table after another. */
+static bool can_redraw(void)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(STDOUT_FILENO) && term && *term && strcmp(term, "dumb");
+}
+
 static void show(struct ab *ab, const char *fmt, double secs)
 {
-	if (isatty(STDOUT_FILENO))
+	if (can_redraw())
 		fputs("\033[H\033[2J", stdout);
 	printf(fmt, secs);
 	print_table(stdout, ab);

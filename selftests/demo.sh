@@ -50,7 +50,7 @@ for s in 16 64 2048; do echo madvise > $THP/hugepages-${s}kB/enabled; done
 echo 511 > $THP/khugepaged/max_ptes_none
 echo 100 > $THP/khugepaged/scan_sleep_millisecs
 echo 4096 > $THP/khugepaged/pages_to_scan
-$L ab --interval 10 --duration 25 conservative@demo-web aggressive@demo-batch \
+TERM=dumb $L ab --interval 10 --duration 25 conservative@demo-web aggressive@demo-batch \
 	threshold,pct4=50,pct9=90@demo-web:shadow &
 ab=$!
 sleep 3
