@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -37,8 +38,35 @@ REPORT_RE = re.compile(
     r'list_(add|del) corruption|Unable to handle kernel')
 
 
+# With several flavours at once, each runs in a thread that keeps its
+# output until a test's verdict, then prints both under the lock: one test's
+# lines stay together, and the TAP numbers stay in order.
+_out = threading.local()
+_out_lock = threading.Lock()
+
+
+def emit(line):
+    buf = getattr(_out, 'buf', None)
+    if buf is None:
+        print(line, flush=True)
+    else:
+        buf.append(line)
+
+
+def flush_out(last=None):
+    """Print what this thread kept, then @last (a callable printing a line)."""
+    with _out_lock:
+        for line in getattr(_out, 'buf', None) or []:
+            print(line)
+        if getattr(_out, 'buf', None):
+            del _out.buf[:]
+        if last:
+            last()
+        sys.stdout.flush()
+
+
 def note(msg):
-    print('# ' + msg, flush=True)
+    emit('# ' + msg)
 
 
 class Test:
@@ -170,17 +198,18 @@ class Runner:
         self.passed = self.failed = self.skipped = 0
 
     def result(self, ok, name, reason='', skip=False):
-        self.n += 1
-        if skip:
-            self.skipped += 1
-            print('ok %d %s # SKIP %s' % (self.n, name, reason), flush=True)
-        elif ok:
-            self.passed += 1
-            print('ok %d %s' % (self.n, name), flush=True)
-        else:
-            self.failed += 1
-            print('not ok %d %s%s' % (self.n, name, ' # ' + reason if reason else ''),
-                  flush=True)
+        def line():
+            self.n += 1
+            if skip:
+                self.skipped += 1
+                print('ok %d %s # SKIP %s' % (self.n, name, reason))
+            elif ok:
+                self.passed += 1
+                print('ok %d %s' % (self.n, name))
+            else:
+                self.failed += 1
+                print('not ok %d %s%s' % (self.n, name, ' # ' + reason if reason else ''))
+        flush_out(line)
 
     def boot(self, flavour, accel, tests, outdir, kernel, initrd, bootno):
         """One boot: runs tests in order until done, a hang or a guest death.
@@ -221,7 +250,7 @@ class Runner:
                 line = raw.decode(errors='replace').rstrip('\r')
                 if not line.startswith('@@mthp '):
                     if current:
-                        print(('' if self.args.plain else '# ') + line, flush=True)
+                        emit(('' if self.args.plain else '# ') + line)
                     else:
                         note('guest: ' + line)
                     continue
@@ -342,6 +371,8 @@ def main():
     ap.add_argument('--append', default='', help='extra kernel command line')
     ap.add_argument('--shell', action='store_true', help='boot to an interactive shell')
     ap.add_argument('--list', action='store_true', help='list the tests and exit')
+    ap.add_argument('--serial', action='store_true',
+                    help='run the flavours one after the other, not side by side')
     ap.add_argument('--plain', action='store_true',
                     help="print the tests' output as it is, not as TAP comments")
     args = ap.parse_args()
@@ -370,10 +401,30 @@ def main():
         return runner.run_flavour(flavours[0], [])
     print('TAP version 13', flush=True)
     t0 = time.time()
+    jobs = []
     for flavour in flavours:
         tests = [t for t in picked if args.tests or 'all' in t.flavours or
                  flavour in t.flavours]
         if tests:
+            jobs.append((flavour, tests))
+    if len(jobs) > 1 and not args.serial and not args.plain:
+        # The guests leave about half of two host CPUs idle under TCG:
+        # run the kernels side by side.
+        def run(flavour, tests):
+            _out.buf = []
+            try:
+                runner.run_flavour(flavour, tests)
+            except BaseException as e:     # sys.exit() in a thread ends only the thread
+                runner.result(False, '%s/runner' % flavour, str(e) or type(e).__name__)
+            finally:
+                flush_out()
+        threads = [threading.Thread(target=run, args=job) for job in jobs]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    else:
+        for flavour, tests in jobs:
             runner.run_flavour(flavour, tests)
     print('1..%d' % runner.n)
     note('%d skipped; %.0f s in the VM' % (runner.skipped, time.time() - t0))
