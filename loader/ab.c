@@ -484,6 +484,14 @@ int print_policies_table(FILE *f)
 }
 
 /* Orders the workload view shows: 4K, 16K .. 2M, and any other that is there. */
+/* The size a row of the workload view counts: the last one is that size and up. */
+static void wl_label(int o, char *label, size_t len)
+{
+	size_label(o, label, len);
+	if (o == WL_ORDERS - 1 && strlen(label) + 1 < len)
+		strcat(label, "+");
+}
+
 static bool wl_shown(const struct ab *ab, int o)
 {
 	int i;
@@ -549,9 +557,7 @@ static void print_workload(FILE *f, const struct ab *ab)
 	for (o = 0; o < WL_ORDERS; o++) {
 		if (!wl_shown(ab, o))
 			continue;
-		size_label(o, label, sizeof(label));
-		if (o == WL_ORDERS - 1)
-			strcat(label, "+");
+		wl_label(o, label, sizeof(label));
 		fprintf(f, "%-*s", LABELW, label);
 		for (i = 0; i < ab->nscans; i++) {
 			if (ab->scans[i].err)
@@ -661,9 +667,7 @@ static void print_json(FILE *f, const struct ab *ab, double secs)
 			for (o = 0; o < WL_ORDERS; o++) {
 				if (!wl_shown(ab, o))
 					continue;
-				size_label(o, label, sizeof(label));
-				if (o == WL_ORDERS - 1)
-					strcat(label, "+");
+				wl_label(o, label, sizeof(label));
 				json_str(f, label);
 				fprintf(f, ":%.2f,", pct(&c->w, o));
 			}
@@ -817,9 +821,7 @@ static int prom_write(const struct ab *ab)
 		for (o = 0; o < WL_ORDERS; o++) {
 			if (!wl_shown(ab, o))
 				continue;
-			size_label(o, label, sizeof(label));
-			if (o == WL_ORDERS - 1)
-				strcat(label, "+");
+			wl_label(o, label, sizeof(label));
 			fputs("mthp_cgroup_anon_bytes{cgroup=", f);
 			prom_str(f, c->name);
 			fprintf(f, ",cgroup_id=\"%llu\",size=", (unsigned long long)c->cgid);

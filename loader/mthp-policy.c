@@ -26,15 +26,20 @@
 
 #include "mthp-policy.h"
 
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("mthp-policy: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mthp-policy: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
 }
 
@@ -43,11 +48,9 @@ void note(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mthp-policy: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int read_file(const char *path, char *buf, size_t len)

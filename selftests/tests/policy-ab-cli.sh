@@ -8,12 +8,7 @@ W=$MTHP_BUILD/selftests/bin/ab_workload
 T=/sys/kernel/mm/transparent_hugepage
 CG=/sys/fs/cgroup
 OUT=/mthp-out/ab-cli; [ -d /mthp-out ] || OUT=/tmp/ab-cli
-n=0 fail=0
-t() {	# t "description" command...
-	n=$((n + 1))
-	if "${@:2}" > /tmp/abcli.out 2>&1; then echo "ok $n $1"; else
-		fail=1; echo "not ok $n $1"; sed 's/^/# /' /tmp/abcli.out | tail -12; fi
-}
+. "$MTHP_REPO/selftests/tests/tap.sh"
 echo "TAP version 13"
 echo "1..7"
 [ -e $T/khugepaged/policies ] || { echo "ok 1 # SKIP no cgroup-scoped policies"; exit 0; }
