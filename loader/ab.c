@@ -3,12 +3,14 @@
  * ab: policies side by side on a running machine.
  *
  * The arms are the rows of the khugepaged policies table (the attached
- * policies, active and shadow, and the kernel's own row), matched by
- * name, mode and cgroup.  ab attaches the arms it is given, takes the
- * counters as a baseline, and prints what each arm counted since then
- * every interval, with the folio sizes of the memory of each cgroup that
- * has an arm.  At the end (SIGINT, SIGTERM, --duration) it prints the
- * final table, or one JSON object, and detaches what it attached.
+ * policies, active and shadow, and the kernel's own row, wherever it is
+ * in the table), matched by name, mode and cgroup.  ab attaches the arms
+ * it is given, takes the counters as a baseline, and prints what each arm
+ * counted since then every interval, with the folio sizes of the memory
+ * of each cgroup that has an arm.  At the end (SIGINT, SIGTERM,
+ * --duration) it takes the counters a last time, detaches what it
+ * attached, and prints the final table, or one JSON object, with the
+ * folio sizes after the detach.
  *
  * Counters are followed across samples, so an arm that goes away keeps
  * what it counted, and one that comes back (or restarts its counters)
@@ -19,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,11 +134,19 @@ static int col_order(const char *col, const char *prefix)
 	return *end || o < 0 || o > 62 ? -1 : (int)o;
 }
 
+/* a + b of two values >= 0, LLONG_MAX if it does not fit. */
+static long long add_sat(long long a, long long b)
+{
+	long long r;
+
+	return __builtin_add_overflow(a, b, &r) ? LLONG_MAX : r;
+}
+
 /* Sum of the columns <prefix>N over N, in chunks or in pages (<< N); -1: none. */
 static long long sum_orders(const struct ab *ab, const struct arm *a, const char *prefix,
 			    bool pages, bool raw)
 {
-	long long sum = -1, v;
+	long long sum = -1, v, p;
 	int i, o;
 
 	for (i = 0; i < ab->cs.n; i++) {
@@ -145,7 +156,11 @@ static long long sum_orders(const struct ab *ab, const struct arm *a, const char
 		v = raw ? av_raw(ab, a, ab->cs.name[i]) : av(ab, a, ab->cs.name[i]);
 		if (v < 0)
 			continue;
-		sum = (sum < 0 ? 0 : sum) + (pages ? v << o : v);
+		if (pages && __builtin_mul_overflow(v, 1LL << o, &p))
+			p = LLONG_MAX;
+		else if (!pages)
+			p = v;
+		sum = add_sat(sum < 0 ? 0 : sum, p);
 	}
 	return sum;
 }
@@ -212,7 +227,7 @@ static int sample(struct ab *ab, bool baseline)
 			if (k < 0 || v < 0)
 				continue;
 			/* Lower than before: the counters started again. */
-			a->acc[k] += v >= a->prev[k] ? v - a->prev[k] : v;
+			a->acc[k] = add_sat(a->acc[k], v >= a->prev[k] ? v - a->prev[k] : v);
 			a->prev[k] = v;
 			a->raw[k] = v;
 			a->has[k] = true;
@@ -767,13 +782,26 @@ static void prom_cols(FILE *f, const struct ab *ab, const char *metric, const ch
 static int prom_write(const struct ab *ab)
 {
 	char tmp[PATH_MAX + 8], label[32];
-	int i, o, err;
+	int i, o, err, fd, n;
 	FILE *f;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", ab->prom);
-	f = fopen(tmp, "w");
-	if (!f)
+	/*
+	 * A new file next to FILE, of a name made here and created with
+	 * O_EXCL (no symlink is followed), renamed over FILE when complete.
+	 */
+	n = snprintf(tmp, sizeof(tmp), "%s.XXXXXX", ab->prom);
+	if (n < 0 || n >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkstemp(tmp);
+	if (fd < 0)
 		return -errno;
+	f = fchmod(fd, 0644) ? NULL : fdopen(fd, "w");
+	if (!f) {
+		err = errno;
+		close(fd);
+		unlink(tmp);
+		return -err;
+	}
 	prom_col(f, ab, "mthp_policy_ranges_total", "counter",
 		 "PMD ranges the policy was called for (kernel: the ranges no active policy planned)",
 		 "calls");
@@ -829,9 +857,15 @@ static int prom_write(const struct ab *ab)
 			fprintf(f, "} %llu\n", c->w.pages[o] * (unsigned long long)sysconf(_SC_PAGESIZE));
 		}
 	}
-	err = ferror(f) ? EIO : 0;
-	if (fclose(f) && !err)
+	err = 0;
+	if (fflush(f))
+		err = errno ? errno : EIO;
+	else if (ferror(f))
+		err = EIO;
+	if (!err && fsync(fileno(f)))
 		err = errno;
+	if (fclose(f) && !err)
+		err = errno ? errno : EIO;
 	if (!err && rename(tmp, ab->prom))
 		err = errno;
 	if (err)
@@ -845,18 +879,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_until(double t)
-{
-	double d = t - now();
-	struct timespec ts;
-
-	if (d <= 0)
-		return;
-	ts.tv_sec = (time_t)d;
-	ts.tv_nsec = (long)((d - ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);	/* a signal ends it early */
 }
 
 static int parse_secs(const char *opt, const char *arg, double *v)
@@ -929,17 +951,21 @@ static int parse_arm(const char *arg, struct req *r)
 	return 0;
 }
 
-/* Detach what this run attached (unless --keep), newest first. */
-static void detach_ours(struct ab *ab, bool keep)
+/*
+ * Detach what this run attached (unless --keep), newest first; each once.
+ * 0, or 1 if one of them could not be detached.
+ */
+static int detach_ours(struct ab *ab, bool keep)
 {
-	char where[PATH_MAX + 64];
-	int i;
+	char where[PATH_MAX + 64], opts[PATH_MAX + 64];
+	int i, bad = 0;
 
 	for (i = ab->nreqs - 1; i >= 0; i--) {
 		struct req *r = &ab->reqs[i];
 
 		if (!r->attached)
 			continue;
+		r->attached = false;
 		scope_where(&r->scope, where, sizeof(where));
 		if (keep) {
 			note("ab: kept %s attached %s", r->policy, where);
@@ -952,9 +978,14 @@ static void detach_ours(struct ab *ab, bool keep)
 		case 1:
 			note("ab: %s (%s) was detached already", r->policy, where);
 			break;
+		default:
+			fail("ab: cannot detach %s (%s): it is still attached (mthp-policy detach%s)",
+			     r->policy, where, scope_opts(&r->scope, opts, sizeof(opts)));
+			bad = 1;
+			break;
 		}
-		r->attached = false;
 	}
+	return bad;
 }
 
 static void ab_usage(FILE *f)
@@ -1007,21 +1038,31 @@ static void resample(struct ab *ab)
 	}
 }
 
-static void write_prom(struct ab *ab)
+/* The --prom file, as things are now: 0, or 1 after a message. */
+static int write_prom(struct ab *ab)
 {
 	int err;
 
 	if (!ab->prom)
-		return;
+		return 0;
 	err = prom_write(ab);
 	if (err)
 		note("ab: cannot write %s: %s", ab->prom, strerror(-err));
+	return err ? 1 : 0;
 }
 
+/*
+ * Attach the ARMs, take the baseline, a table every interval; at the end
+ * the final counters, then the detach, then the final workload and
+ * output.  0, or 1 after a message: what the run attached and could not
+ * detach, the final --prom file, or the JSON on stdout, went wrong.
+ */
 static int run(struct ab *ab)
 {
 	double next, end, t;
-	int i, err;
+	long long tick;
+	sigset_t orig;
+	int i, err, ret = 0;
 
 	for (i = 0; i < ab->nreqs && !stop; i++) {
 		struct req *r = &ab->reqs[i];
@@ -1063,40 +1104,63 @@ static int run(struct ab *ab)
 		       ab->interval);
 		fflush(stdout);
 	}
+	tick = 1;
 	next = ab->start + ab->interval;
 	end = ab->duration > 0 ? ab->start + ab->duration : 0;
+	/*
+	 * SIGINT, SIGTERM (and SIGHUP) are let in only while the run waits
+	 * for the next tick, in the wait itself, and while it samples and
+	 * scans (a scan stops at one): one that comes after the check of
+	 * stop ends the wait at once.
+	 */
+	block_stop_signals(&orig);
 	while (!stop) {
 		t = now();
 		if (end && t >= end)
 			break;
 		if (t < next) {
-			sleep_until(end && end < next ? end : next);
+			wait_signal((end && end < next ? end : next) - t, &orig);
 			continue;
 		}
-		while (next <= t)
-			next += ab->interval;
+		/* The tick after now, computed: however late, no stepping to it. */
+		tick = (long long)((t - ab->start) / ab->interval) + 1;
+		next = ab->start + tick * ab->interval;
+		if (next <= t)
+			next = ab->start + ++tick * ab->interval;
+		sigprocmask(SIG_SETMASK, &orig, NULL);
 		resample(ab);
 		if (!ab->json || ab->prom)
 			scan_cgroups(ab, 1);
-		if (stop)
-			break;
-		/* The tick this is for: 5 s, 10 s, ... */
-		if (!ab->json)
-			show(ab, "--- after %g s ---\n", next - ab->interval - ab->start);
-		write_prom(ab);
-		/* Nobody reads any more (a closed pipe): wind up, and detach. */
-		if (ferror(stdout))
-			stop = stop + 1;
+		if (!stop) {
+			/* The tick this is for: 5 s, 10 s, ... */
+			if (!ab->json)
+				show(ab, "--- after %g s ---\n", (tick - 1) * ab->interval);
+			write_prom(ab);
+			/* Nobody reads any more (a closed pipe): wind up, and detach. */
+			if (ferror(stdout))
+				stop = stop + 1;
+		}
+		block_stop_signals(NULL);
 	}
+	sigprocmask(SIG_SETMASK, &orig, NULL);
 	t = now() - ab->start;
+	/* The final counters are these: taken before the ARMs go. */
 	resample(ab);
+	if (detach_ours(ab, ab->keep))
+		ret = 1;
 	scan_cgroups(ab, 2);
-	if (ab->json)
+	if (ab->json) {
 		print_json(stdout, ab, t);
-	else
+		errno = 0;
+		if (fflush(stdout) || ferror(stdout))
+			ret = fail("ab: cannot write the JSON to standard output: %s",
+				   strerror(errno ? errno : EIO));
+	} else {
 		show(ab, "=== final, %.0f s ===\n", t);
-	write_prom(ab);
-	return 0;
+	}
+	if (write_prom(ab))
+		ret = 1;
+	return ret;
 }
 
 int cmd_ab(int argc, char **argv)
@@ -1123,6 +1187,8 @@ int cmd_ab(int argc, char **argv)
 		case 'i':
 			if (parse_secs("--interval", optarg, &ab.interval))
 				return 1;
+			if (ab.interval < 0.1)
+				return fail("ab: --interval must be at least 0.1 s, not '%s'", optarg);
 			break;
 		case 'd':
 			if (parse_secs("--duration", optarg, &ab.duration))
@@ -1178,7 +1244,7 @@ int cmd_ab(int argc, char **argv)
 			goto out;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;	/* no SA_RESTART: the sleep ends */
+	sa.sa_handler = on_signal;	/* stop: the wait for a tick ends at once */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1186,7 +1252,9 @@ int cmd_ab(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);	/* a closed pipe must not skip the detach */
 
 	ret = run(&ab);
-	detach_ours(&ab, ab.keep && !ret);
+	/* What an early end of the run left attached (the run detaches at its end). */
+	if (detach_ours(&ab, ab.keep && !ret))
+		ret = 1;
 out:
 	for (i = 0; i < ab.nreqs; i++)
 		free(ab.reqs[i].buf);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,41 @@ void on_signal(int sig)
 {
 	(void)sig;
 	stop = stop + 1;
+}
+
+/*
+ * Block the signals that set stop (SIGINT, SIGTERM, SIGHUP); orig gets
+ * the mask before.  With them blocked, checking stop and then waiting in
+ * wait_signal() loses none: one that came in between ends the wait.
+ */
+void block_stop_signals(sigset_t *orig)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, orig);
+}
+
+/*
+ * Wait secs seconds, with the signal mask orig: a signal it lets in (one
+ * pending already too) runs its handler and ends the wait at once.
+ */
+void wait_signal(double secs, const sigset_t *orig)
+{
+	struct timespec ts;
+
+	if (!(secs > 0))
+		return;
+	if (secs > 1e9)
+		secs = 1e9;
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - ts.tv_sec) * 1e9);
+	if (ts.tv_nsec < 0 || ts.tv_nsec > 999999999)
+		ts.tv_nsec = 999999999;
+	pselect(0, NULL, NULL, NULL, &ts, orig);
 }
 
 /*
@@ -343,6 +379,7 @@ static int show_stats(void)
 static int cmd_stats(int argc, char **argv)
 {
 	int opt, every = 0;
+	sigset_t orig;
 
 	optind = 1;
 	while ((opt = getopt(argc, argv, "w:")) != -1) {
@@ -358,15 +395,19 @@ static int cmd_stats(int argc, char **argv)
 		return show_stats();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	block_stop_signals(&orig);
 	while (!stop) {
 		time_t now = time(NULL);
 
 		printf("--- %s", ctime(&now));
-		if (show_stats())
+		if (show_stats()) {
+			sigprocmask(SIG_SETMASK, &orig, NULL);
 			return 1;
+		}
 		fflush(stdout);
-		sleep(every);
+		wait_signal(every, &orig);
 	}
+	sigprocmask(SIG_SETMASK, &orig, NULL);
 	return 0;
 }
 

@@ -40,6 +40,8 @@ void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int read_file(const char *path, char *buf, size_t len);
 extern volatile sig_atomic_t stop;	/* SIGINT, SIGTERM: how many so far */
 void on_signal(int sig);
+void block_stop_signals(sigset_t *orig);
+void wait_signal(double secs, const sigset_t *orig);
 
 /*
  * Where a policy is attached: system-wide or one cgroup, active or shadow.

@@ -267,7 +267,15 @@ int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val)
 		return fail("bad parameter name in '%s'", arg);
 	memcpy(map, arg, d);
 	map[d] = '\0';
-	*idx = d < n ? strtoul(arg + d, NULL, 10) : 0;
+	*idx = 0;
+	if (d < n) {
+		errno = 0;
+		v = strtoul(arg + d, &end, 10);
+		if (errno || end != eq || v > 0xffffffffUL)
+			return fail("bad index in '%s': expected a number up to %u", arg,
+				    0xffffffffU);
+		*idx = v;
+	}
 	errno = 0;
 	v = strtoul(eq + 1, &end, 10);
 	if (errno || *end || eq[1] == '-' || v > 0xffffffffUL)
@@ -322,6 +330,14 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 	}
 	if (set_scope_fields(obj, map, name, s))
 		goto err;
+	/*
+	 * A real link, whatever the section (".struct_ops" too): pinned, it
+	 * holds the policy, and unpinning it detaches.
+	 */
+	if (bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_LINK)) {
+		fail("cannot set up policy '%s': %s", name, strerror(errno));
+		goto err;
+	}
 	log_len = 0;
 	if (bpf_object__load(obj)) {
 		int err = errno;
@@ -403,18 +419,26 @@ static bool exists(const char *path)
 	return !access(path, F_OK);
 }
 
-static int pin_params(struct bpf_object *obj, const char *dir)
+/*
+ * Pin the parameter maps of a policy in dir: 0, or -errno (and the path
+ * that failed in failed, for the caller's message).
+ */
+static int pin_params(struct bpf_object *obj, const char *dir, char *failed, size_t len)
 {
 	struct bpf_map *map;
 	char path[PATH_MAX + 64];
+	int err;
 
 	bpf_object__for_each_map(map, obj) {
 		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__is_internal(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
 		unlink(path);
-		if (bpf_map__pin(map, path))
-			return fail("cannot pin %s: %s", path, strerror(errno));
+		if (bpf_map__pin(map, path)) {
+			err = errno ? errno : EIO;
+			snprintf(failed, len, "%s", path);
+			return -err;
+		}
 	}
 	return 0;
 }
@@ -479,7 +503,15 @@ static int explain(int err, const char *head, const struct scope *s, bool replac
 	case EEXIST:
 		return fail("%s: %s policy is already attached there", head,
 			    s->shadow ? "a shadow" : "an active");
+	case ENOLINK:
+		if (replace)
+			return fail("%s: the policy there was detached meanwhile (attach it instead)",
+				    head);
+		break;
 	case ENOENT:
+		if (replace)
+			return fail("%s: the policy there was detached meanwhile (attach it instead)",
+				    head);
 		if (s->cgid)
 			return fail("%s: no cgroup with id %llu (was it removed?)", head,
 				    (unsigned long long)s->cgid);
@@ -527,6 +559,7 @@ static __u32 link_id_of(int fd)
 int attach_policy(const char *name, int argc, char **argv, const struct scope *s, __u32 *link_id)
 {
 	char cur[64], where[PATH_MAX + 64], opts[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
+	char failed[PATH_MAX + 64];
 	struct bpf_object *obj;
 	struct bpf_link *link;
 	int err, held;
@@ -563,7 +596,9 @@ int attach_policy(const char *name, int argc, char **argv, const struct scope *s
 		return fail("cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
 			    strerror(err));
 	}
-	if (pin_params(obj, dir)) {
+	err = pin_params(obj, dir, failed, sizeof(failed));
+	if (err) {
+		fail("cannot pin %s: %s", failed, strerror(-err));
 		/* Unpinned, the link goes with the last reference, ours. */
 		unpin_dir(dir);
 		bpf_link__destroy(link);
@@ -698,11 +733,43 @@ int detach_owned(const struct scope *s, __u32 link_id)
 	return unpin_dir(dir) ? -1 : 0;
 }
 
+/*
+ * The new policy attached itself, with a link of its own: the policy it
+ * was to replace had gone.  Its link takes the old one's pin in dir, and
+ * its parameter maps the old ones' places.  0, or 1 after a message.
+ */
+static int repin(struct bpf_link *created, struct bpf_object *obj, const char *dir,
+		 const char *path)
+{
+	char failed[PATH_MAX + 64];
+	int err;
+
+	unlink(path);
+	if (bpf_link__pin(created, path)) {
+		err = errno;
+		/* Not pinned, it goes with our reference: nothing is attached. */
+		bpf_link__destroy(created);
+		unpin_dir(dir);
+		return fail("the policy it was to replace was gone, and the new one cannot be pinned at %s: %s (nothing is attached now)",
+			    path, strerror(err));
+	}
+	bpf_link__disconnect(created);
+	bpf_link__destroy(created);
+	unpin_params(dir);
+	err = pin_params(obj, dir, failed, sizeof(failed));
+	if (err)
+		return fail("attached, but the parameter maps could not be pinned: %s: %s",
+			    failed, strerror(-err));
+	return 0;
+}
+
 int replace_policy(const char *name, int argc, char **argv, const struct scope *s)
 {
 	char old[64] = "?", cur[64], where[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
+	char head[PATH_MAX + 200], failed[PATH_MAX + 64];
+	struct bpf_link *link, *created;
 	struct bpf_object *obj;
-	struct bpf_link *link;
+	struct bpf_map *map;
 	int err;
 
 	scope_where(s, where, sizeof(where));
@@ -718,22 +785,42 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 		bpf_link__destroy(link);
 		return 1;
 	}
-	/* One link update: khugepaged sees the old policy or the new one. */
-	err = bpf_link__update_map(link, ops_map(obj));
-	err = err < 0 ? -err : 0;
-	if (!err) {
-		unpin_params(dir);
-		err = pin_params(obj, dir) ? errno : 0;
+	map = ops_map(obj);
+	snprintf(head, sizeof(head), "cannot replace '%s' %s with '%s'", old, where, name);
+	/*
+	 * Attaching writes the new policy's struct_ops value into its map;
+	 * the link it then asks for the kernel refuses (EEXIST), since the
+	 * scope has a policy: the one to replace.
+	 */
+	created = bpf_map__attach_struct_ops(map);
+	if (created) {
+		bpf_link__destroy(link);
+		err = repin(created, obj, dir, path);
+		bpf_object__close(obj);
+		if (!err)
+			printf("attached %s %s: the policy it was to replace (%s) was detached meanwhile\n",
+			       name, where, old);
+		return err;
 	}
-	bpf_link__disconnect(link);
-	bpf_link__destroy(link);
-	bpf_object__close(obj);
+	err = errno;
+	if (err != EEXIST) {
+		bpf_link__destroy(link);
+		bpf_object__close(obj);
+		return explain(err, head, s, false);
+	}
+	/* One link update: khugepaged sees the old policy or the new one. */
+	err = bpf_link_update(bpf_link__fd(link), bpf_map__fd(map), NULL) ? errno : 0;
+	bpf_link__destroy(link);	/* our fd; the pin holds the link */
 	if (err) {
-		char head[PATH_MAX + 200];
-
-		snprintf(head, sizeof(head), "cannot replace '%s' %s with '%s'", old, where, name);
+		bpf_object__close(obj);
 		return explain(err, head, s, true);
 	}
+	unpin_params(dir);
+	err = pin_params(obj, dir, failed, sizeof(failed));
+	bpf_object__close(obj);
+	if (err)
+		return fail("replaced, but the parameter maps could not be pinned: %s: %s", failed,
+			    strerror(-err));
 	if (scope_is_default(s)) {
 		current_policy(cur, sizeof(cur));
 		printf("replaced %s with %s (sysfs policy: %s)\n", old, name, cur);
@@ -755,8 +842,9 @@ int set_params(const struct scope *s, int argc, char **argv)
 		return fail("no policy attached by mthp-policy %s", where);
 	for (i = 0; i < argc; i++) {
 		char name[64], path[PATH_MAX + 80];
-		__u32 idx, val;
-		int fd;
+		struct bpf_map_info info;
+		__u32 idx, val, len = sizeof(info);
+		int fd, err;
 
 		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
 			return 1;
@@ -764,9 +852,27 @@ int set_params(const struct scope *s, int argc, char **argv)
 		fd = strcmp(name, "link") ? bpf_obj_get(path) : -1;
 		if (fd < 0)
 			return fail("the attached policy has no parameter '%s'", name);
+		/* A parameter is an array of u32 by u32 index: what is written. */
+		memset(&info, 0, sizeof(info));
+		if (bpf_map_get_info_by_fd(fd, &info, &len)) {
+			err = errno;
+			close(fd);
+			return fail("'%s' pinned with the policy is not a parameter map: %s", name,
+				    strerror(err));
+		}
+		if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(idx) ||
+		    info.value_size != sizeof(val)) {
+			close(fd);
+			return fail("cannot set %s: parameter '%s' is not an array of 32-bit values (map type %u, key %u bytes, value %u bytes)",
+				    argv[i], name, info.type, info.key_size, info.value_size);
+		}
+		if (idx >= info.max_entries) {
+			close(fd);
+			return fail("parameter %s: index %u out of range (0..%u)", name, idx,
+				    info.max_entries - 1);
+		}
 		if (bpf_map_update_elem(fd, &idx, &val, 0)) {
-			int err = errno;
-
+			err = errno;
 			close(fd);
 			return fail("cannot set %s: %s", argv[i], strerror(err));
 		}

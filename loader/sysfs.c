@@ -2,9 +2,11 @@
 /*
  * The khugepaged "policies" table, and cgroups: paths to ids and back.
  *
- * policies: a header line of column names, then one row per attached
- * policy in attach order, then the kernel's own row.  Columns are found
- * by their header names: a kernel may add some or lack some.
+ * policies: a header line of column names, then one row per policy: the
+ * kernel's own row and the attached policies in attach order (the kernel
+ * row first now, last before; nothing here depends on where it is).
+ * Rows that do not fit in the page are left out.  Columns are found by
+ * their header names: a kernel may add some or lack some.
  *
  * A cgroup's id, as policies know it, is the inode number of its cgroup2
  * directory.
@@ -98,6 +100,12 @@ int ptable_read(struct ptable *t)
 	text = slurp(POLICIES);
 	if (!text)
 		return -errno;
+	/* Whole lines only: a last line without its newline is cut, left out. */
+	line = strrchr(text, '\n');
+	if (line)
+		line[1] = '\0';
+	else
+		text[0] = '\0';
 	line = strtok_r(text, "\n", &save);
 	if (!line) {
 		free(text);
@@ -125,7 +133,8 @@ int ptable_read(struct ptable *t)
 		memset(r, 0, sizeof(*r));
 		for (i = 0; i < t->ncols; i++) {
 			const char *c = t->col[i];
-			unsigned long long v;
+			unsigned long long id;
+			long long v;
 			char *end;
 
 			r->v[i] = -1;
@@ -135,14 +144,25 @@ int ptable_read(struct ptable *t)
 				snprintf(r->name, sizeof(r->name), "%s", field[i]);
 			} else if (!strcmp(c, "mode")) {
 				snprintf(r->mode, sizeof(r->mode), "%s", field[i]);
-			} else {
+			} else if (!strcmp(c, "cgroup")) {
+				/* An id, printed unsigned (%llu). */
 				errno = 0;
-				v = strtoull(field[i], &end, 10);
-				if (errno || *end || end == field[i])
+				id = strtoull(field[i], &end, 10);
+				if (errno || *end || end == field[i] || field[i][0] == '-')
 					continue;
-				r->v[i] = v > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)v;
-				if (!strcmp(c, "cgroup"))
-					r->cgid = v;
+				r->v[i] = id > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)id;
+				r->cgid = id;
+			} else {
+				/*
+				 * Counters, printed signed (%ld): one that went
+				 * below zero counts as none; out of range, the
+				 * nearest end (ERANGE).
+				 */
+				errno = 0;
+				v = strtoll(field[i], &end, 10);
+				if ((errno && errno != ERANGE) || *end || end == field[i])
+					continue;
+				r->v[i] = v < 0 ? 0 : v;
 			}
 		}
 	}
