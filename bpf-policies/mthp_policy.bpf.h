@@ -73,6 +73,20 @@ static __always_inline bool chunk_full_enough(const struct mthp_collapse_ctx *ct
 	}
 }
 
+/*
+ * Must every chunk below the PMD order be fully occupied to qualify?  Then
+ * a chunk with no fully occupied 4-PTE unit has nothing inside worth a
+ * look, and the walk stops there: on a sparse range, after one lookup.
+ * (Under userfaultfd the kernel sets max_ptes_none to 0.)
+ */
+static __always_inline bool needs_full_below(const struct mthp_collapse_ctx *ctx,
+					     const struct fill *fill)
+{
+	if (fill->rule == FILL_FULL)
+		return true;
+	return fill->rule == FILL_DEFAULT && ctx->max_ptes_none != ctx->nr_ptes - 1;
+}
+
 static __always_inline u64 unit_mask(u32 first, u32 units)
 {
 	u64 bits = units >= 64 ? ~0ULL : (1ULL << units) - 1;
@@ -83,7 +97,8 @@ static __always_inline u64 unit_mask(u32 first, u32 units)
 /*
  * Plan the range as the kernel's default walks it: top-down, a chunk of an
  * enabled order that qualifies is taken whole, otherwise its halves are
- * tried; empty chunks are skipped.  Written level by level rather than as a
+ * tried; empty chunks are skipped, and with @full_below so are chunks
+ * with no full 4-PTE unit.  Written level by level rather than as a
  * recursion, which the verifier follows far more cheaply: a chunk is looked
  * at unless an ancestor was taken or empty, exactly as in the recursion.
  * The 16K units already decided are bits of done0/done1; the next chunk to
@@ -91,8 +106,8 @@ static __always_inline u64 unit_mask(u32 first, u32 units)
  * chunk, in address order, and chunks are added in the recursion's order.
  * Returns PLAN_CUSTOM.
  */
-static __always_inline int plan_range(struct mthp_collapse_ctx *ctx, u32 orders,
-				      const struct fill *fill)
+static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
+				      const struct fill *fill, const bool full_below)
 {
 	u64 done0 = 0, done1 = 0;
 	struct mthp_chunk_info ci;
@@ -136,7 +151,14 @@ static __always_inline int plan_range(struct mthp_collapse_ctx *ctx, u32 orders,
 		       (order == PMD_ORDER || ci.max_folio_order < order) &&
 		       chunk_full_enough(ctx, order, &ci, fill);
 		w = first / 64;
-		if (take || !ci.present || (int)order <= min_order) {
+		/*
+		 * Nothing inside can qualify: the chunk is empty, or with
+		 * @full_below holds no full unit (an empty one holds none).
+		 * One test for both keeps the verifier's states as few as
+		 * without the stop.
+		 */
+		if (take || !(full_below ? ci.full_units : ci.present) ||
+		    (int)order <= min_order) {
 			open = unit_mask(first, units);
 			/* Decisions come in address order: add it now. */
 			if (take)
@@ -153,6 +175,19 @@ static __always_inline int plan_range(struct mthp_collapse_ctx *ctx, u32 orders,
 		descend = true;
 	}
 	return PLAN_CUSTOM;
+}
+
+/*
+ * The walk comes in two copies, with and without the stop at chunks that
+ * hold no full unit: a flag known only at run time inside the loop would
+ * multiply the states the verifier keeps (six times the instructions).
+ */
+static __always_inline int plan_range(struct mthp_collapse_ctx *ctx, u32 orders,
+				      const struct fill *fill)
+{
+	if (needs_full_below(ctx, fill))
+		return walk_range(ctx, orders, fill, true);
+	return walk_range(ctx, orders, fill, false);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -308,6 +308,35 @@ static int set_params_obj(struct bpf_object *obj, int argc, char **argv)
 }
 
 /* Open, scope, load and parametrise a policy; on failure print the verifier log. */
+/*
+ * MTHP_VERIFIER_STATS=1: before the load, ask the verifier for its
+ * statistics; after it, print them, one line per program, on stderr.
+ */
+static int verifier_stats(struct bpf_object *obj, bool print)
+{
+	static char logs[4][1024];
+	struct bpf_program *prog;
+	int i = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		if (i == 4)
+			break;
+		if (!print) {
+			logs[i][0] = 0;
+			if (bpf_program__set_log_buf(prog, logs[i], sizeof(logs[i])) ||
+			    bpf_program__set_log_level(prog, 4))
+				return fail("cannot ask for verifier statistics");
+		} else {
+			const char *p = strstr(logs[i], "processed ");
+
+			fprintf(stderr, "verifier: %s: %.*s\n", bpf_program__name(prog),
+				p ? (int)strcspn(p, "\n") : 0, p ? p : "");
+		}
+		i++;
+	}
+	return 0;
+}
+
 struct bpf_object *load_policy(const char *name, int argc, char **argv, const struct scope *s)
 {
 	struct bpf_object *obj;
@@ -339,6 +368,8 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 		goto err;
 	}
 	log_len = 0;
+	if (getenv("MTHP_VERIFIER_STATS") && verifier_stats(obj, false))
+		goto err;
 	if (bpf_object__load(obj)) {
 		int err = errno;
 
@@ -347,6 +378,8 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
 		goto err;
 	}
+	if (getenv("MTHP_VERIFIER_STATS"))
+		verifier_stats(obj, true);
 	/* Parameters go into the loaded maps (arrays start zeroed). */
 	if (set_params_obj(obj, argc, argv))
 		goto err;

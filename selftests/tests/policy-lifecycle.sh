@@ -40,9 +40,12 @@ sleep 2
 start=$(cat $T/khugepaged/pages_collapsed)
 t "the workload runs" kill -0 $work
 
+# Fewer rounds on the debug kernel, where each policy load takes seconds.
+N=10
+[ "${MTHP_FLAVOUR:-}" = debug ] && N=4
 loop() {
 	local i
-	for i in $(seq 1 10); do
+	for i in $(seq 1 $N); do
 		$L attach conservative || return 1
 		$L replace aggressive || return 1
 		$L set pct4=50 2>/dev/null && return 1	# aggressive has no pct
@@ -53,12 +56,12 @@ loop() {
 		[ "$(policy)" = none ] || return 1
 	done
 }
-t "loader: 10 x attach, 3 replaces, set, detach under load" loop
+t "loader: $N x attach, 3 replaces, set, detach under load" loop
 
 bpftool_loop() {
 	local i
 	mkdir -p /sys/fs/bpf/lc
-	for i in $(seq 1 10); do
+	for i in $(seq 1 $N); do
 		bpftool struct_ops register $P/pmd-only.bpf.o /sys/fs/bpf/lc || return 1
 		[ "$(policy)" = pmd_only ] || return 1
 		rm -f /sys/fs/bpf/lc/pmd_only
@@ -66,7 +69,7 @@ bpftool_loop() {
 	done
 	rmdir /sys/fs/bpf/lc
 }
-t "bpftool: 10 x struct_ops register (link pinned) and unpin" bpftool_loop
+t "bpftool: $N x struct_ops register (link pinned) and unpin" bpftool_loop
 
 refused_twice() {
 	$L attach default || return 1
