@@ -380,7 +380,7 @@ static bool known_col(const char *c)
 {
 	static const char * const known[] = {
 		"disabled", "calls", "plans_custom", "plans_default", "plans_rejected",
-		"planned_none", "collapsed_none",
+		"planned_none", "collapsed_none", "time_ns",
 	};
 	size_t i;
 
@@ -431,6 +431,21 @@ static void print_table(FILE *f, const struct ab *ab)
 	fputc('\n', f);
 
 	row_col(&t, "ranges", "calls", true);
+	/* What the policy costs: the kernel's clock, per range asked. */
+	if (cs_find(&ab->cs, "time_ns") >= 0) {
+		fprintf(f, "%-*s", LABELW, "ns per range");
+		for (i = 0; i < t.n; i++) {
+			long long ns = av(ab, tab_arm(&t, i), "time_ns");
+			long long calls = av(ab, tab_arm(&t, i), "calls");
+
+			if (ns < 0 || calls <= 0 || !strcmp(tab_arm(&t, i)->mode, "kernel"))
+				snprintf(buf, sizeof(buf), "-");
+			else
+				snprintf(buf, sizeof(buf), "%lld", ns / calls);
+			cell(&t, i, buf);
+		}
+		fputc('\n', f);
+	}
 	row_col(&t, "plans custom", "plans_custom", true);
 	row_col(&t, "plans default", "plans_default", true);
 	row_col(&t, "plans rejected", "plans_rejected", true);
@@ -805,6 +820,17 @@ static int prom_write(const struct ab *ab)
 	prom_col(f, ab, "mthp_policy_ranges_total", "counter",
 		 "PMD ranges the policy was called for (kernel: the ranges no active policy planned)",
 		 "calls");
+	prom_head(f, "mthp_policy_time_seconds_total", "counter",
+		  "Time spent in the policy's calls, its plan checks included");
+	for (i = 0; i < ab->narms; i++) {
+		long long v = av_raw(ab, &ab->arms[i], "time_ns");
+
+		if (ab->arms[i].gone || v < 0)
+			continue;
+		fputs("mthp_policy_time_seconds_total", f);
+		prom_labels(f, &ab->arms[i], NULL, NULL);
+		fprintf(f, " %.9f\n", v / 1e9);
+	}
 	prom_col(f, ab, "mthp_policy_custom_plans_total", "counter",
 		 "Plans the policy made itself", "plans_custom");
 	prom_col(f, ab, "mthp_policy_default_plans_total", "counter",

@@ -56,6 +56,8 @@ static void cg_make(const char *cg)
  * A counter of the policies file: column @col of the row of @name in
  * @mode for cgroup @cg (NULL: system-wide).  -1 if there is no such row.
  */
+#define TRACING "/sys/kernel/tracing"
+
 static long stat_of(const char *name, const char *mode, const char *cg, const char *col)
 {
 	unsigned long long id = cg ? cg_id(cg) : 0;
@@ -91,10 +93,17 @@ static long stat_of(const char *name, const char *mode, const char *cg, const ch
 }
 
 /* In a child process in cgroup @cg: fault, collapse, compare with @model. */
-static pid_t workload(const char *cg, const int *pat, size_t n, const char *model)
+/*
+ * A child in cgroup @cg faults @pat as small pages, asks for THP, waits
+ * until @ready() (if given; up to 300 s), lets khugepaged settle and exits
+ * 0 if the layout is @model's.
+ */
+static pid_t workload_when(const char *cg, const int *pat, size_t n, const char *model,
+			   bool (*ready)(void))
 {
 	pid_t pid;
 	char *p;
+	int i;
 
 	fflush(NULL);
 	pid = fork();
@@ -104,11 +113,27 @@ static pid_t workload(const char *cg, const int *pat, size_t n, const char *mode
 		_exit(2);
 	/* Small pages first: no THP size is enabled without MADV_HUGEPAGE. */
 	p = fault_patterns(pat, n);
-	if (!p || madvise(p, n * PMD_SZ, MADV_HUGEPAGE) || settle(p, n)) {
+	if (!p || madvise(p, n * PMD_SZ, MADV_HUGEPAGE)) {
 		ksft_print_msg("%s: workload setup failed\n", cg);
 		_exit(2);
 	}
+	for (i = 0; ready && !ready(); i++) {
+		if (i == 300) {
+			ksft_print_msg("%s: not ready after 300 s\n", cg);
+			_exit(3);
+		}
+		sleep(1);
+	}
+	if (settle(p, n)) {
+		ksft_print_msg("%s: khugepaged did not settle\n", cg);
+		_exit(2);
+	}
 	_exit(layout_is(p, pat, n, model, cg) ? 0 : 1);
+}
+
+static pid_t workload(const char *cg, const int *pat, size_t n, const char *model)
+{
+	return workload_when(cg, pat, n, model, NULL);
 }
 
 static int wait_ok(pid_t pid)
@@ -309,6 +334,11 @@ static long slow_call_ns(__u32 n)
  * by measuring, so that one call takes about half a second here, whatever
  * the machine; also the worst case a single verified loop reaches.
  */
+static bool slow_disabled(void)
+{
+	return stat_of("slow", "active", "mthp-slow", "disabled") == 1;
+}
+
 static void check_slow(void)
 {
 	/*
@@ -336,11 +366,22 @@ static void check_slow(void)
 	cg_make("mthp-slow");
 	snprintf(args, sizeof(args), "%s/slow.bpf.o --cgroup mthp-slow loops=%u", objdir, n);
 	ok = attach(args) == 0;
-	w = workload("mthp-slow", all, NPAT, "default");
+	/* What khugepaged made of each range, should the policy not be disabled. */
+	sh("echo 1 > " TRACING "/events/huge_memory/mm_khugepaged_scan_pmd/enable; "
+	   "echo > " TRACING "/trace; echo 1 > " TRACING "/tracing_on");
+	/*
+	 * The layout is looked at once the policy is disabled: khugepaged
+	 * may scan the ranges many times first, each call taking a second.
+	 */
+	w = workload_when("mthp-slow", all, NPAT, "default", slow_disabled);
 	ok &= wait_ok(w);
 	ksft_print_msg("slow policy: calls %ld, disabled %ld\n",
 		       stat_of("slow", "active", "mthp-slow", "calls"),
 		       stat_of("slow", "active", "mthp-slow", "disabled"));
+	if (!ok)
+		sh("grep -v '^#' " TRACING "/trace | tail -n 20 | sed 's/^/# trace: /'");
+	sh("echo 0 > " TRACING "/tracing_on; "
+	   "echo 0 > " TRACING "/events/huge_memory/mm_khugepaged_scan_pmd/enable");
 	ok &= stat_of("slow", "active", "mthp-slow", "disabled") == 1 &&
 	      stat_of("slow", "active", "mthp-slow", "calls") >= NPAT;
 	sh("%s detach --all > /dev/null 2>&1", loader);

@@ -69,7 +69,7 @@ for l in open(sys.argv[1]):
         continue
     assert line_re.match(l), "bad line: " + l
     seen.add(l.split("{")[0].split(" ")[0])
-for m in ("mthp_policy_ranges_total", "mthp_policy_collapsed_pages_total",
+for m in ("mthp_policy_ranges_total", "mthp_policy_collapsed_pages_total", "mthp_policy_time_seconds_total",
           "mthp_policy_planned_chunks_total", "mthp_cgroup_anon_bytes"):
     assert m in seen, m + " missing"
 print(len(seen), "metrics")
