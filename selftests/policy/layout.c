@@ -60,12 +60,20 @@ char *fault_patterns(const int *pat, size_t n)
 	/* Age everything, then touch again what should look young. */
 	if (sh("echo 1 > /proc/%d/clear_refs", getpid()))
 		return NULL;
+	touch_young(p, pat, n);
+	return p;
+}
+
+void touch_young(char *p, const int *pat, size_t n)
+{
+	size_t i;
+	int pte;
+
 	for (i = 0; i < n; i++)
 		for (pte = 0; pte < PMD_PAGES; pte++)
 			if (patterns[pat[i]].occupied(pte) &&
 			    pte % 100 < patterns[pat[i]].young_pct)
 				p[i * PMD_SZ + pte * PAGE_SZ] = 1;
-	return p;
 }
 
 void pattern_test_ctx(const struct pattern *pat, struct mthp_policy_test *t)

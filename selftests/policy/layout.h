@@ -32,6 +32,12 @@ int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *fault_patterns(const int *pat, size_t n);
 
 /* What a range of @pat looks like once khugepaged is done under @policy. */
+/*
+ * Touch again the pages of @pat that should look young: the kernel ages
+ * pages left alone, and khugepaged leaves a range with none young.
+ */
+void touch_young(char *p, const int *pat, size_t n);
+
 void expected(const char *policy, const struct pattern *pat, int *want);
 
 /* Wait until khugepaged stops changing the first @n ranges at @p. */
