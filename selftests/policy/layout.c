@@ -148,12 +148,19 @@ void expected(const char *policy, const struct pattern *pat, int *want)
  */
 int settle(char *p, size_t n)
 {
+	return settle_young(p, NULL, n);
+}
+
+int settle_young(char *p, const int *pat, size_t n)
+{
 	static int a[PMD_PAGES * 8], b[PMD_PAGES * 8];
 	int round, stable = 0;
 
 	if (n > 8 || folio_orders(p, n * PMD_PAGES, a))
 		return -1;
 	for (round = 0; round < 12 && stable < 2; round++) {
+		if (pat)
+			touch_young(p, pat, n);
 		if (khugepaged_wait_scans(2, 120) || folio_orders(p, n * PMD_PAGES, b))
 			return -1;
 		stable = memcmp(a, b, n * PMD_PAGES * sizeof(a[0])) ? 0 : stable + 1;

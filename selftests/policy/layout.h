@@ -42,6 +42,12 @@ void expected(const char *policy, const struct pattern *pat, int *want);
 
 /* Wait until khugepaged stops changing the first @n ranges at @p. */
 int settle(char *p, size_t n);
+/*
+ * The same, touching the young pages of @pat before each round: on a
+ * slow kernel (KASAN, TCG) the pages age while khugepaged gets round to
+ * them, and it passes over a range with none young.
+ */
+int settle_young(char *p, const int *pat, size_t n);
 
 /* Is range i at @p laid out as @model plans patterns[pat[i]]?  Says where not. */
 int layout_is(char *p, const int *pat, size_t n, const char *model, const char *label);
