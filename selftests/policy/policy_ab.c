@@ -52,12 +52,12 @@ static void cg_make(const char *cg)
 		ksft_exit_fail_msg("mkdir %s: %s\n", path, strerror(errno));
 }
 
+#define TRACING "/sys/kernel/tracing"
+
 /*
  * A counter of the policies file: column @col of the row of @name in
  * @mode for cgroup @cg (NULL: system-wide).  -1 if there is no such row.
  */
-#define TRACING "/sys/kernel/tracing"
-
 static long stat_of(const char *name, const char *mode, const char *cg, const char *col)
 {
 	unsigned long long id = cg ? cg_id(cg) : 0;
@@ -92,7 +92,6 @@ static long stat_of(const char *name, const char *mode, const char *cg, const ch
 	return val;
 }
 
-/* In a child process in cgroup @cg: fault, collapse, compare with @model. */
 /*
  * A child in cgroup @cg faults @pat as small pages, asks for THP, waits
  * until @ready() (if given; up to 300 s), lets khugepaged settle and exits
@@ -303,6 +302,11 @@ static void check_shadow(void)
 	ksft_test_result(ok, "shadow counts exactly calls x its test-run plan, collapses nothing\n");
 }
 
+static bool slow_disabled(void)
+{
+	return stat_of("slow", "active", "mthp-slow", "disabled") == 1;
+}
+
 /*
  * The per-call cost of the slow test policy at @n iterations, in ns, from
  * BPF_PROG_TEST_RUN; -1 on error.
@@ -339,17 +343,13 @@ static long slow_call_ns(__u32 n)
  * by measuring, so that one call takes about half a second here, whatever
  * the machine; also the worst case a single verified loop reaches.
  */
-static bool slow_disabled(void)
-{
-	return stat_of("slow", "active", "mthp-slow", "disabled") == 1;
-}
-
 static void check_slow(void)
 {
 	/*
 	 * Up to 2^22 iterations: in the one run that calibrated to the
-	 * verifier's full 2^23, khugepaged never asked the policy (cause not
-	 * found yet), so the test stays below it.
+	 * verifier's full 2^23, khugepaged never asked the policy, likely
+	 * because the pages had aged first (see settle_young()).  Not
+	 * retried since.
 	 */
 	__u32 n = 1U << 14, max = 1U << 22;
 	long ns = 0;
@@ -371,7 +371,7 @@ static void check_slow(void)
 	cg_make("mthp-slow");
 	snprintf(args, sizeof(args), "%s/slow.bpf.o --cgroup mthp-slow loops=%u", objdir, n);
 	ok = attach(args) == 0;
-	/* What khugepaged made of each range, should the policy not be disabled. */
+	/* What khugepaged made of each range, printed if the case fails. */
 	sh("echo 1 > " TRACING "/events/huge_memory/mm_khugepaged_scan_pmd/enable; "
 	   "echo > " TRACING "/trace; echo 1 > " TRACING "/tracing_on");
 	/*
