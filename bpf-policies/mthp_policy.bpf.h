@@ -119,6 +119,15 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 	if (!orders)
 		return PLAN_CUSTOM;
 	min_order = __builtin_ctz(orders);
+	/*
+	 * A look at the whole range before the loop, whose iterator costs as
+	 * much as a lookup: an empty range, or one with no full unit where
+	 * only full chunks below the PMD order qualify and the PMD order is
+	 * off, has nothing to collapse (the common sparse range).
+	 */
+	if (bpf_mthp_chunk_info(ctx, 0, PMD_ORDER, &ci) || !ci.present ||
+	    (full_below && !ci.full_units && !(orders & (1U << PMD_ORDER))))
+		return PLAN_CUSTOM;
 	/* At most 255 chunks, plus a step down per order. */
 	bpf_for(i, 0, 2 * NR_UNITS + PMD_ORDER) {
 		u32 units, first, w;
