@@ -200,6 +200,9 @@ class Runner:
         self.args = args
         self.n = 0
         self.passed = self.failed = self.skipped = 0
+        self.cond = threading.Condition()
+        self.accel_lock = threading.Lock()
+        self.accel = {}
 
     def result(self, ok, name, reason='', skip=False):
         def line():
@@ -215,22 +218,22 @@ class Runner:
                 print('not ok %d %s%s' % (self.n, name, ' # ' + reason if reason else ''))
         flush_out(line)
 
-    def boot(self, flavour, accel, tests, outdir, kernel, initrd, bootno):
-        """One boot: runs tests in order until done, a hang or a guest death.
-        Returns the tests that did not get to run."""
-        for f in ('console.log', 'dmesg.txt'):
-            if os.path.exists(os.path.join(outdir, f)):
+    def boot(self, q, accel, outdir, kernel, initrd, bootno):
+        """One boot of q's kernel: the guest asks for tests one at a time
+        and gets them from q until q is empty, a test hangs or the guest
+        dies.  A test the guest asked for and did not finish is reported
+        here; the rest stay in q for the next boot (this worker's or
+        another's)."""
+        flavour = q.flavour
+        for f in os.listdir(outdir):
+            if f in ('console.log', 'dmesg.txt') or f.startswith('next.'):
                 os.unlink(os.path.join(outdir, f))
-        with open(os.path.join(outdir, 'tests'), 'w') as f:
-            for t in tests:
-                f.write('%s\t%d\t%s\n' % (t.name, t.timeout, t.cmd))
         cmd = qemu_cmd(self.args, kernel, initrd, outdir, accel, False)
         qlog = open(os.path.join(outdir, 'qemu.log'), 'w')
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=qlog,
                              stdin=subprocess.DEVNULL)
-        by_name = {t.name: t for t in tests}
-        todo = list(tests)
         current, started = None, None
+        asked = 0
         boot_timeout = self.args.boot_timeout or (600 if flavour == 'debug' else 300)
         deadline = time.time() + boot_timeout
         phase = 'boot'
@@ -265,13 +268,25 @@ class Runner:
                          ' '.join(word[2:]), time.time() - t_boot))
                     phase = 'tests'
                     deadline = time.time() + 60
+                elif word[1] == 'next':
+                    # The guest waits for next.N in its output share: a
+                    # test line, or an empty file when there is none left.
+                    t = q.take()
+                    asked += 1
+                    nxt = os.path.join(outdir, 'next.' + word[2])
+                    with open(nxt + '.tmp', 'w') as f:
+                        if t:
+                            f.write('%s\t%d\t%s\n' % (t.name, t.timeout, t.cmd))
+                    os.rename(nxt + '.tmp', nxt)
+                    current, started = t, time.time()
+                    deadline = started + (t.timeout + GRACE if t else 60)
                 elif word[1] == 'begin':
-                    current = by_name[word[2]]
                     started = time.time()
                     deadline = started + current.timeout + GRACE
                 elif word[1] == 'end':
                     rc = int(word[3].split('=')[1])
                     name = '%s/%s' % (flavour, current.name)
+                    note('%s took %s' % (name, word[4].split('=')[1] + ' s'))
                     if rc == 0:
                         self.result(True, name)
                     elif rc == 4:       # kselftest KSFT_SKIP
@@ -281,8 +296,6 @@ class Runner:
                                     % current.timeout)
                     else:
                         self.result(False, name, 'exit status %d' % rc)
-                    note('%s took %s' % (name, word[4].split('=')[1] + ' s'))
-                    todo.remove(current)
                     current = None
                     deadline = time.time() + 60
                 elif word[1] == 'done':
@@ -303,9 +316,9 @@ class Runner:
                   if failure == 'timeout' else 'qemu exited'))
             for line in log_tail(console) + log_tail(os.path.join(outdir, 'qemu.log'), 5):
                 note('  ' + line)
-            for t in todo:
+            # A kernel that does not boot once will not boot for the rest.
+            for t in q.drain():
                 self.result(False, '%s/%s' % (flavour, t.name), 'guest did not boot')
-            todo = []
         elif current:
             why = ('hung: killed after %d s' % (time.time() - started)
                    if failure == 'timeout' else 'guest died during the test')
@@ -313,7 +326,6 @@ class Runner:
             note('last guest kernel log lines:')
             for line in log_tail(console):
                 note('  ' + line)
-            todo.remove(current)
         elif phase != 'done':
             note('guest stopped between tests (%s)' % failure)
         # The kernel log of this boot, whatever happened.
@@ -327,40 +339,142 @@ class Runner:
             self.result(False, name, '%d kernel report(s)' % len(reports))
         else:
             self.result(True, name)
-        return todo
+        return asked
 
-    def run_flavour(self, flavour, tests):
+    def files(self, flavour):
         kernel = os.path.join(BUILD, 'obj-' + flavour, 'arch', 'x86', 'boot', 'bzImage')
         initrd = os.path.join(BUILD, 'initramfs.cpio.gz')
         for f in (kernel, initrd):
             if not os.path.exists(f):
-                sys.exit('run.py: %s is missing; build it first (make kernel / make vm-deps)'
-                         % os.path.relpath(f, TOP))
-        outdir = os.path.join(BUILD, 'vm', flavour)
+                raise RuntimeError('%s is missing; build it first (make kernel / make initramfs)'
+                                   % os.path.relpath(f, TOP))
+        return kernel, initrd
+
+    def outdir(self, flavour, slot):
+        """The guest's output share: build/vm/<flavour>, or <flavour>-N for
+        a further guest of the same kernel running at the same time."""
+        outdir = os.path.join(BUILD, 'vm', flavour + ('-%d' % (slot + 1) if slot else ''))
         os.makedirs(outdir, exist_ok=True)
-        accel = self.pick_accel(kernel, initrd)
         with open(os.path.join(outdir, 'run.conf'), 'w') as f:
             f.write('MTHP_REPO=%s\nMTHP_MODE=%s\nMTHP_TERM=%s\nMTHP_FLAVOUR=%s\n' %
                     (shlex.quote(TOP), 'shell' if self.args.shell else 'tests',
                      shlex.quote(os.environ.get('TERM', 'vt100')), flavour))
-        if self.args.shell:
-            cmd = qemu_cmd(self.args, kernel, initrd, outdir, accel, True)
-            note('interactive VM (%s); Ctrl-A X quits QEMU' % accel)
-            return subprocess.call(cmd)
-        bootno = 0
-        while tests:
-            bootno += 1
-            tests = self.boot(flavour, accel, tests, outdir, kernel, initrd, bootno)
-        return 0
+        return outdir
+
+    def shell(self, flavour):
+        kernel, initrd = self.files(flavour)
+        outdir = self.outdir(flavour, 0)
+        accel = self.pick_accel(kernel, initrd)
+        cmd = qemu_cmd(self.args, kernel, initrd, outdir, accel, True)
+        note('interactive VM (%s); Ctrl-A X quits QEMU' % accel)
+        return subprocess.call(cmd)
+
+    def prepare(self, q):
+        """Run q's --before command (its kernel's build), its output as
+        comments.  Returns whether it succeeded."""
+        note('%s: %s' % (q.flavour, q.before))
+        p = subprocess.Popen(q.before, shell=True, cwd=TOP, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for raw in p.stdout:
+            note(raw.decode(errors='replace').rstrip())
+        rc = p.wait()
+        if rc:
+            self.result(False, '%s/before' % q.flavour, 'exit status %d: %s' % (rc, q.before))
+        flush_out()
+        return rc == 0
+
+    def guest(self, q, slot):
+        """One boot of q's kernel in output share @slot."""
+        try:
+            kernel, initrd = self.files(q.flavour)
+        except RuntimeError as e:
+            for t in q.drain():
+                self.result(False, '%s/%s' % (q.flavour, t.name), str(e))
+            return
+        outdir = self.outdir(q.flavour, slot)
+        accel = self.pick_accel(kernel, initrd)
+        with self.cond:
+            q.boots += 1
+            bootno = q.boots
+        if not self.boot(q, accel, outdir, kernel, initrd, bootno):
+            # It asked for nothing: do not boot it again and again.
+            for t in q.drain():
+                self.result(False, '%s/%s' % (q.flavour, t.name), 'guest ran no test')
+
+    def worker(self, queues):
+        """Take work until there is none: a kernel to build first, else a
+        guest for the first kernel with tests waiting."""
+        while True:
+            with self.cond:
+                job = None
+                while not job:
+                    waiting = False
+                    for q in queues:
+                        if q.state == 'pending':
+                            q.state = 'building'
+                            job = ('build', q, 0)
+                            break
+                    for q in queues if not job else ():
+                        if q.state == 'ready' and q.tests:
+                            slot = min(set(range(len(q.slots) + 1)) - q.slots)
+                            q.slots.add(slot)
+                            job = ('guest', q, slot)
+                            break
+                        waiting |= q.state == 'building' and bool(q.tests)
+                    if not job:
+                        if not waiting:
+                            return
+                        self.cond.wait()
+            kind, q, slot = job
+            if kind == 'build':
+                ok = self.prepare(q)
+                with self.cond:
+                    q.state = 'ready' if ok else 'failed'
+                    self.cond.notify_all()
+                if not ok:
+                    for t in q.drain():
+                        self.result(False, '%s/%s' % (q.flavour, t.name),
+                                    'not run: --before failed')
+            else:
+                try:
+                    self.guest(q, slot)
+                finally:
+                    with self.cond:
+                        q.slots.discard(slot)
+                        self.cond.notify_all()
 
     def pick_accel(self, kernel, initrd):
         if self.args.accel != 'auto':
             return self.args.accel
-        ok, why = kvm_usable(kernel, initrd)
-        if ok:
-            return 'kvm'
-        note('KVM not usable (%s); using TCG' % why)
-        return 'tcg'
+        with self.accel_lock:
+            if kernel not in self.accel:
+                ok, why = kvm_usable(kernel, initrd)
+                if not ok:
+                    note('KVM not usable (%s); using TCG' % why)
+                self.accel[kernel] = 'kvm' if ok else 'tcg'
+            return self.accel[kernel]
+
+
+class TestQueue:
+    """The tests still to run on one kernel flavour, shared by the guests
+    that run them.  Longest timeout first: with two guests on one queue,
+    the long tests start early and the short ones fill in at the end."""
+
+    def __init__(self, runner, flavour, tests, before=None):
+        self.runner, self.flavour, self.before = runner, flavour, before
+        self.tests = sorted(tests, key=lambda t: -t.timeout)
+        self.state = 'pending' if before else 'ready'
+        self.slots = set()      # output shares in use
+        self.boots = 0
+
+    def take(self):
+        with self.runner.cond:
+            return self.tests.pop(0) if self.tests else None
+
+    def drain(self):
+        with self.runner.cond:
+            tests, self.tests = self.tests, []
+            return tests
 
 
 def main():
@@ -372,13 +486,19 @@ def main():
     ap.add_argument('--accel', choices=('auto', 'kvm', 'tcg'), default='auto')
     ap.add_argument('--mem', default='2G')
     ap.add_argument('--smp', type=int, default=2)
+    ap.add_argument('--jobs', type=int, default=0,
+                    help='guests (and --before commands) at a time (default: the '
+                    'host\'s CPUs, at most 2; 1 with --plain)')
+    ap.add_argument('--before', action='append', default=[], metavar='FLAVOUR:CMD',
+                    help="run CMD (e.g. build FLAVOUR's kernel) before FLAVOUR's tests, "
+                    "beside the other flavours' tests")
     ap.add_argument('--boot-timeout', type=int, default=0,
                     help='seconds to the test runner (default 300, debug kernel 600)')
     ap.add_argument('--append', default='', help='extra kernel command line')
     ap.add_argument('--shell', action='store_true', help='boot to an interactive shell')
     ap.add_argument('--list', action='store_true', help='list the tests and exit')
     ap.add_argument('--serial', action='store_true',
-                    help='run the flavours one after the other, not side by side')
+                    help='one guest at a time (same as --jobs 1)')
     ap.add_argument('--plain', action='store_true',
                     help="print the tests' output as it is, not as TAP comments")
     args = ap.parse_args()
@@ -403,35 +523,51 @@ def main():
 
     runner = Runner(args)
     flavours = args.flavour.split(',')
+    for f in flavours:
+        if f not in ('normal', 'debug'):
+            sys.exit('run.py: unknown flavour %r (normal, debug)' % f)
     if args.shell:
-        return runner.run_flavour(flavours[0], [])
+        try:
+            return runner.shell(flavours[0])
+        except RuntimeError as e:
+            sys.exit('run.py: %s' % e)
+    before = {}
+    for b in args.before:
+        f, sep, cmd = b.partition(':')
+        if not sep or f not in flavours or not cmd:
+            sys.exit('run.py: --before %r: expected FLAVOUR:CMD for a flavour of --flavour' % b)
+        before[f] = cmd
+    jobs = args.jobs or (1 if args.plain or args.serial else min(2, os.cpu_count() or 1))
     print('TAP version 13', flush=True)
     t0 = time.time()
-    jobs = []
+    queues = []
     for flavour in flavours:
         tests = [t for t in picked if args.tests or 'all' in t.flavours or
                  flavour in t.flavours]
         if tests:
-            jobs.append((flavour, tests))
-    if len(jobs) > 1 and not args.serial and not args.plain:
-        # The guests leave about half of two host CPUs idle under TCG:
-        # run the kernels side by side.
-        def run(flavour, tests):
+            queues.append(TestQueue(runner, flavour, tests, before.get(flavour)))
+    if jobs > 1:
+        # Under TCG one guest keeps about one host CPU busy: run two, and
+        # build the debug kernel beside the normal kernel's tests.
+        def work():
             _out.buf = []
             try:
-                runner.run_flavour(flavour, tests)
-            except BaseException as e:     # sys.exit() in a thread ends only the thread
-                runner.result(False, '%s/runner' % flavour, str(e) or type(e).__name__)
+                runner.worker(queues)
+            except BaseException as e:
+                runner.result(False, 'runner', str(e) or type(e).__name__)
+                with runner.cond:
+                    for q in queues:
+                        q.drain()
+                    runner.cond.notify_all()
             finally:
                 flush_out()
-        threads = [threading.Thread(target=run, args=job) for job in jobs]
+        threads = [threading.Thread(target=work) for _ in range(jobs)]
         for th in threads:
             th.start()
         for th in threads:
             th.join()
     else:
-        for flavour, tests in jobs:
-            runner.run_flavour(flavour, tests)
+        runner.worker(queues)
     print('1..%d' % runner.n)
     note('%d skipped; %.0f s in the VM' % (runner.skipped, time.time() - t0))
     print('%d passed, %d failed' % (runner.passed, runner.failed), flush=True)
