@@ -97,6 +97,23 @@ static long stat_of(const char *name, const char *mode, const char *cg, const ch
  * until @ready() (if given; up to 300 s), lets khugepaged settle and exits
  * 0 if the layout is @model's.
  */
+/* Where a workload that waited in vain stands, and where khugepaged does. */
+static void workload_state(char *p, size_t n)
+{
+	static int got[PMD_PAGES];
+	char buf[512];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!folio_orders(p + i * PMD_SZ, PMD_PAGES, got))
+			ksft_print_msg("  range %zu: %s\n", i,
+				       orders_str(got, PMD_PAGES, buf, sizeof(buf)));
+	sh("cd /sys/kernel/mm/transparent_hugepage/khugepaged && grep . full_scans pages_collapsed | sed 's/^/# /'; "
+	   "k=$(pgrep -x khugepaged); echo \"# khugepaged $(grep State /proc/$k/status)"
+	   " wchan $(cat /proc/$k/wchan)\"; grep -v '^#' " TRACING "/trace | tail -n 20 | "
+	   "sed 's/^/# trace: /'");
+}
+
 static pid_t workload_when(const char *cg, const int *pat, size_t n, const char *model,
 			   bool (*ready)(void))
 {
@@ -119,6 +136,7 @@ static pid_t workload_when(const char *cg, const int *pat, size_t n, const char 
 	for (i = 0; ready && !ready(); i++) {
 		if (i == 300) {
 			ksft_print_msg("%s: not ready after 300 s\n", cg);
+			workload_state(p, n);
 			_exit(3);
 		}
 		sleep(1);
