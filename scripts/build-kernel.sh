@@ -29,21 +29,25 @@ if [ ! -f "$OBJ/.config" ] || [ "$(cat "$OBJ/.config.mthp" 2>/dev/null)" != "$cf
 	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$OBJ" "$OBJ/.config" "${FRAGS[@]}" >/dev/null
 	make -s -C "$TREE" O="$OBJ" olddefconfig >/dev/null
 	bad=0
+	# What the fragments ask for: a later fragment overrides an earlier one.
+	declare -A want=()
 	while IFS= read -r line; do
-		opt=${line%%=*}
-		want=${line#*=}
-		got=$(sed -n "s/^$opt=//p" "$OBJ/.config")
-		if [ "$got" != "$want" ]; then
-			echo "build-kernel: error: $opt=$want requested but .config has '${got:-not set}'" >&2
-			bad=1
+		if [[ $line =~ ^(CONFIG_[A-Z0-9_]+)=(.*)$ ]]; then
+			want[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+		elif [[ $line =~ ^#\ (CONFIG_[A-Z0-9_]+)\ is\ not\ set ]]; then
+			want[${BASH_REMATCH[1]}]=
 		fi
-	done < <(cat "${FRAGS[@]}" | grep -E '^CONFIG_[A-Z0-9_]+=')
-	while read -r _ opt _; do
-		if grep -q "^$opt=" "$OBJ/.config"; then
+	done < <(cat "${FRAGS[@]}")
+	for opt in "${!want[@]}"; do
+		got=$(sed -n "s/^$opt=//p" "$OBJ/.config")
+		if [ -z "${want[$opt]}" ] && [ -n "$got" ]; then
 			echo "build-kernel: error: $opt off requested but Kconfig selected it" >&2
 			bad=1
+		elif [ "$got" != "${want[$opt]}" ]; then
+			echo "build-kernel: error: $opt=${want[$opt]} requested but .config has '${got:-not set}'" >&2
+			bad=1
 		fi
-	done < <(cat "${FRAGS[@]}" | grep -E '^# CONFIG_[A-Z0-9_]+ is not set')
+	done
 	[ $bad = 0 ] || exit 1
 	echo "$cfgsum" > "$OBJ/.config.mthp"
 fi
