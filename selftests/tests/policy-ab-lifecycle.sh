@@ -88,7 +88,7 @@ cycle() {	# cycle ITERATION
 
 # Fewer on the debug kernel, where each cycle's loads take a minute.
 N=8
-[ "${MTHP_FLAVOUR:-}" = debug ] && N=3
+[ "${MTHP_FLAVOUR:-}" = debug ] && N=2
 cycles() {
 	local i
 	for i in $(seq 1 $N); do

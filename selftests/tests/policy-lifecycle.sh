@@ -42,7 +42,7 @@ t "the workload runs" kill -0 $work
 
 # Fewer rounds on the debug kernel, where each policy load takes seconds.
 N=10
-[ "${MTHP_FLAVOUR:-}" = debug ] && N=4
+[ "${MTHP_FLAVOUR:-}" = debug ] && N=2
 loop() {
 	local i
 	for i in $(seq 1 $N); do
