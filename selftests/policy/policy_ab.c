@@ -92,11 +92,6 @@ static long stat_of(const char *name, const char *mode, const char *cg, const ch
 	return val;
 }
 
-/*
- * A child in cgroup @cg faults @pat as small pages, asks for THP, waits
- * until @ready() (if given; up to 300 s), lets khugepaged settle and exits
- * 0 if the layout is @model's.
- */
 /* Where a workload that waited in vain stands, and where khugepaged does. */
 static void workload_state(char *p, size_t n)
 {
@@ -114,6 +109,11 @@ static void workload_state(char *p, size_t n)
 	   "sed 's/^/# trace: /'");
 }
 
+/*
+ * A child in cgroup @cg faults @pat as small pages, asks for THP, waits
+ * until @ready() (if given; up to 300 s), lets khugepaged settle and exits
+ * 0 if the layout is @model's.
+ */
 static pid_t workload_when(const char *cg, const int *pat, size_t n, const char *model,
 			   bool (*ready)(void))
 {

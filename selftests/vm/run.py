@@ -18,6 +18,7 @@ import re
 import select
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -38,9 +39,9 @@ REPORT_RE = re.compile(
     r'list_(add|del) corruption|Unable to handle kernel')
 
 
-# With several flavours at once, each runs in a thread that keeps its
-# output until a test's verdict, then prints both under the lock: one test's
-# lines stay together, and the TAP numbers stay in order.
+# With several guests at once, each runs in a thread that keeps its output
+# until a test's verdict, then prints both under the lock: one test's lines
+# stay together, and the TAP numbers stay in order.
 _out = threading.local()
 _out_lock = threading.Lock()
 
@@ -240,71 +241,86 @@ class Runner:
         buf = b''
         t_boot = time.time()
         failure = None
-        while True:
-            now = time.time()
-            if now > deadline:
-                failure = 'timeout'
-                break
-            r, _, _ = select.select([p.stdout], [], [], min(1.0, deadline - now))
-            if not r:
-                continue
-            chunk = os.read(p.stdout.fileno(), 65536)
-            if not chunk:
-                failure = 'exit'
-                break
-            buf += chunk
-            while b'\n' in buf:
-                raw, buf = buf.split(b'\n', 1)
-                line = raw.decode(errors='replace').rstrip('\r')
-                if not line.startswith('@@mthp '):
-                    if current:
-                        emit(('' if self.args.plain else '# ') + line)
-                    else:
-                        note('guest: ' + line)
+        # An error here (a garbled marker line, say) must not leave the
+        # guest running or its test unreported: it ends the boot.
+        try:
+            while True:
+                now = time.time()
+                if now > deadline:
+                    failure = 'timeout'
+                    break
+                r, _, _ = select.select([p.stdout], [], [], min(1.0, deadline - now))
+                if not r:
                     continue
-                word = line.split()
-                if word[1] == 'ready':
-                    note('boot %d (%s, %s): %s in %.1f s' % (bootno, flavour, accel,
-                         ' '.join(word[2:]), time.time() - t_boot))
-                    phase = 'tests'
-                    deadline = time.time() + 60
-                elif word[1] == 'next':
-                    # The guest waits for next.N in its output share: a
-                    # test line, or an empty file when there is none left.
-                    t = q.take()
-                    asked += 1
-                    nxt = os.path.join(outdir, 'next.' + word[2])
-                    with open(nxt + '.tmp', 'w') as f:
-                        if t:
-                            f.write('%s\t%d\t%s\n' % (t.name, t.timeout, t.cmd))
-                    os.rename(nxt + '.tmp', nxt)
-                    current, started = t, time.time()
-                    deadline = started + (t.timeout + GRACE if t else 60)
-                elif word[1] == 'begin':
-                    started = time.time()
-                    deadline = started + current.timeout + GRACE
-                elif word[1] == 'end':
-                    rc = int(word[3].split('=')[1])
-                    name = '%s/%s' % (flavour, current.name)
-                    note('%s took %s' % (name, word[4].split('=')[1] + ' s'))
-                    if rc == 0:
-                        self.result(True, name)
-                    elif rc == 4:       # kselftest KSFT_SKIP
-                        self.result(True, name, 'test skipped itself', skip=True)
-                    elif rc in (124, 137):
-                        self.result(False, name, 'timed out after %d s (killed in the guest)'
-                                    % current.timeout)
-                    else:
-                        self.result(False, name, 'exit status %d' % rc)
-                    current = None
-                    deadline = time.time() + 60
-                elif word[1] == 'done':
-                    phase = 'done'
-                    deadline = time.time() + 30
-                elif word[1] == 'fatal':
-                    note('guest init failed: ' + ' '.join(word[2:]))
-            if phase == 'done' and p.poll() is not None:
-                break
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    failure = 'exit'
+                    break
+                buf += chunk
+                while b'\n' in buf:
+                    raw, buf = buf.split(b'\n', 1)
+                    line = raw.decode(errors='replace').rstrip('\r')
+                    # A test whose output ends without a newline glues the
+                    # marker that follows to its last line.
+                    at = line.find('@@mthp ')
+                    if at > 0:
+                        if current:
+                            emit(('' if self.args.plain else '# ') + line[:at])
+                        line = line[at:]
+                    if not line.startswith('@@mthp '):
+                        if current:
+                            emit(('' if self.args.plain else '# ') + line)
+                        else:
+                            note('guest: ' + line)
+                        continue
+                    word = line.split()
+                    if word[1] == 'ready':
+                        note('boot %d (%s, %s): %s in %.1f s' % (bootno, flavour, accel,
+                             ' '.join(word[2:]), time.time() - t_boot))
+                        phase = 'tests'
+                        deadline = time.time() + 60
+                    elif word[1] == 'next':
+                        if current:
+                            self.result(False, '%s/%s' % (flavour, current.name),
+                                        'the guest did not report its end')
+                        # The guest waits for next.N in its output share: a
+                        # test line, or an empty file when there is none left.
+                        t = q.take()
+                        asked += 1
+                        nxt = os.path.join(outdir, 'next.' + word[2])
+                        with open(nxt + '.tmp', 'w') as f:
+                            if t:
+                                f.write('%s\t%d\t%s\n' % (t.name, t.timeout, t.cmd))
+                        os.rename(nxt + '.tmp', nxt)
+                        current, started = t, time.time()
+                        deadline = started + (t.timeout + GRACE if t else 60)
+                    elif word[1] == 'begin':
+                        started = time.time()
+                        deadline = started + current.timeout + GRACE
+                    elif word[1] == 'end':
+                        rc = int(word[3].split('=')[1])
+                        name = '%s/%s' % (flavour, current.name)
+                        note('%s took %s' % (name, word[4].split('=')[1] + ' s'))
+                        if rc == 0:
+                            self.result(True, name)
+                        elif rc == 4:       # kselftest KSFT_SKIP
+                            self.result(True, name, 'test skipped itself', skip=True)
+                        elif rc in (124, 137):
+                            self.result(False, name, 'timed out after %d s (killed in the guest)'
+                                        % current.timeout)
+                        else:
+                            self.result(False, name, 'exit status %d' % rc)
+                        current = None
+                        deadline = time.time() + 60
+                    elif word[1] == 'done':
+                        phase = 'done'
+                        deadline = time.time() + 30
+                    elif word[1] == 'fatal':
+                        note('guest init failed: ' + ' '.join(word[2:]))
+                if phase == 'done' and p.poll() is not None:
+                    break
+        except Exception as e:     # pylint: disable=broad-except
+            failure = 'runner error: %s' % (str(e) or type(e).__name__)
         if p.poll() is None:
             p.kill()
         p.wait()
@@ -316,12 +332,15 @@ class Runner:
                   if failure == 'timeout' else 'qemu exited'))
             for line in log_tail(console) + log_tail(os.path.join(outdir, 'qemu.log'), 5):
                 note('  ' + line)
-            # A kernel that does not boot once will not boot for the rest.
-            for t in q.drain():
-                self.result(False, '%s/%s' % (flavour, t.name), 'guest did not boot')
+            # Another guest of the kernel may be running its tests; a
+            # kernel that fails to boot twice will not boot for the rest.
+            if q.lost_boot():
+                for t in q.drain():
+                    self.result(False, '%s/%s' % (flavour, t.name), 'guest did not boot')
         elif current:
             why = ('hung: killed after %d s' % (time.time() - started)
-                   if failure == 'timeout' else 'guest died during the test')
+                   if failure == 'timeout' else failure if (failure or '').startswith('runner')
+                   else 'guest died during the test')
             self.result(False, '%s/%s' % (flavour, current.name), why)
             note('last guest kernel log lines:')
             for line in log_tail(console):
@@ -374,9 +393,25 @@ class Runner:
         comments.  Returns whether it succeeded."""
         note('%s: %s' % (q.flavour, q.before))
         p = subprocess.Popen(q.before, shell=True, cwd=TOP, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        for raw in p.stdout:
-            note(raw.decode(errors='replace').rstrip())
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        deadline = time.time() + self.args.before_timeout
+        buf = b''
+        while time.time() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 1.0)
+            chunk = os.read(p.stdout.fileno(), 65536) if r else None
+            if chunk == b'':
+                break
+            buf += chunk or b''
+            while b'\n' in buf:
+                raw, buf = buf.split(b'\n', 1)
+                note(raw.decode(errors='replace').rstrip())
+        if p.poll() is None and time.time() >= deadline:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            self.result(False, '%s/before' % q.flavour, 'killed after %d s: %s'
+                        % (self.args.before_timeout, q.before))
+            return False
         rc = p.wait()
         if rc:
             self.result(False, '%s/before' % q.flavour, 'exit status %d: %s' % (rc, q.before))
@@ -396,14 +431,14 @@ class Runner:
         with self.cond:
             q.boots += 1
             bootno = q.boots
-        if not self.boot(q, accel, outdir, kernel, initrd, bootno):
-            # It asked for nothing: do not boot it again and again.
+        if not self.boot(q, accel, outdir, kernel, initrd, bootno) and q.lost_boot():
+            # Guests that ask for nothing: do not boot them again and again.
             for t in q.drain():
                 self.result(False, '%s/%s' % (q.flavour, t.name), 'guest ran no test')
 
     def worker(self, queues):
         """Take work until there is none: a kernel to build first, else a
-        guest for the first kernel with tests waiting."""
+        guest for the ready kernel with the fewest guests."""
         while True:
             with self.cond:
                 job = None
@@ -414,13 +449,18 @@ class Runner:
                             q.state = 'building'
                             job = ('build', q, 0)
                             break
-                    for q in queues if not job else ():
-                        if q.state == 'ready' and q.tests:
-                            slot = min(set(range(len(q.slots) + 1)) - q.slots)
-                            q.slots.add(slot)
-                            job = ('guest', q, slot)
-                            break
-                        waiting |= q.state == 'building' and bool(q.tests)
+                    # The kernel with the fewest guests first (the debug
+                    # kernel's as soon as it is built), and no more guests
+                    # than it has tests left.
+                    ready = [q for q in queues if q.state == 'ready' and
+                             len(q.tests) > len(q.slots)]
+                    if not job and ready:
+                        q = min(ready, key=lambda q: len(q.slots))
+                        slot = min(set(range(len(q.slots) + 1)) - q.slots)
+                        q.slots.add(slot)
+                        job = ('guest', q, slot)
+                    waiting = any(q.state == 'building' or q.slots for q in queues
+                                  if q.tests)
                     if not job:
                         if not waiting:
                             return
@@ -466,10 +506,20 @@ class TestQueue:
         self.state = 'pending' if before else 'ready'
         self.slots = set()      # output shares in use
         self.boots = 0
+        self.lost = 0           # boots in a row that ran no test
 
     def take(self):
         with self.runner.cond:
+            self.lost = 0
             return self.tests.pop(0) if self.tests else None
+
+    def lost_boot(self):
+        """Count a boot that ran nothing; True when the tests left should
+        be given up: no other guest of this kernel runs, or it happened
+        twice in a row."""
+        with self.runner.cond:
+            self.lost += 1
+            return self.lost >= 2 or len(self.slots) <= 1
 
     def drain(self):
         with self.runner.cond:
@@ -492,13 +542,15 @@ def main():
     ap.add_argument('--before', action='append', default=[], metavar='FLAVOUR:CMD',
                     help="run CMD (e.g. build FLAVOUR's kernel) before FLAVOUR's tests, "
                     "beside the other flavours' tests")
+    ap.add_argument('--before-timeout', type=int, default=3600,
+                    help='seconds a --before command may take (default 3600)')
     ap.add_argument('--boot-timeout', type=int, default=0,
                     help='seconds to the test runner (default 300, debug kernel 600)')
     ap.add_argument('--append', default='', help='extra kernel command line')
     ap.add_argument('--shell', action='store_true', help='boot to an interactive shell')
     ap.add_argument('--list', action='store_true', help='list the tests and exit')
     ap.add_argument('--serial', action='store_true',
-                    help='one guest at a time (same as --jobs 1)')
+                    help='one guest at a time (--jobs 1; overrides --jobs)')
     ap.add_argument('--plain', action='store_true',
                     help="print the tests' output as it is, not as TAP comments")
     args = ap.parse_args()
@@ -537,7 +589,7 @@ def main():
         if not sep or f not in flavours or not cmd:
             sys.exit('run.py: --before %r: expected FLAVOUR:CMD for a flavour of --flavour' % b)
         before[f] = cmd
-    jobs = args.jobs or (1 if args.plain or args.serial else min(2, os.cpu_count() or 1))
+    jobs = 1 if args.plain or args.serial else args.jobs or min(2, os.cpu_count() or 1)
     print('TAP version 13', flush=True)
     t0 = time.time()
     queues = []
@@ -557,7 +609,9 @@ def main():
                 runner.result(False, 'runner', str(e) or type(e).__name__)
                 with runner.cond:
                     for q in queues:
-                        q.drain()
+                        for t in q.drain():
+                            runner.result(False, '%s/%s' % (q.flavour, t.name),
+                                          'not run: runner error')
                     runner.cond.notify_all()
             finally:
                 flush_out()
