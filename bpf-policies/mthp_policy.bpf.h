@@ -98,9 +98,11 @@ static __always_inline u64 unit_mask(u32 first, u32 units)
  * Plan the range as the kernel's default walks it: top-down, a chunk of an
  * enabled order that qualifies is taken whole, otherwise its halves are
  * tried; empty chunks are skipped, and with @full_below so are chunks
- * with no full 4-PTE unit.  Written level by level rather than as a
- * recursion, which the verifier follows far more cheaply: a chunk is looked
- * at unless an ancestor was taken or empty, exactly as in the recursion.
+ * with no full 4-PTE unit, and a chunk that qualifies but is mapped by a
+ * folio of its order or larger already is skipped whole.  Written level by
+ * level rather than as a recursion, which the verifier follows far more
+ * cheaply: a chunk is looked at unless an ancestor was decided or empty,
+ * exactly as in the recursion.
  * The 16K units already decided are bits of done0/done1; the next chunk to
  * look at starts at the first unit still open, so each iteration visits one
  * chunk, in address order, and chunks are added in the recursion's order.
@@ -132,7 +134,7 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 	bpf_for(i, 0, 2 * NR_UNITS + PMD_ORDER) {
 		u32 units, first, w;
 		u64 open;
-		bool take;
+		bool decided, take;
 
 		if (~done0)
 			first = __builtin_ctzll(~done0);
@@ -155,10 +157,16 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 			break;
 		if (bpf_mthp_chunk_info(ctx, first << MIN_ORDER, order, &ci))
 			break;
-		take = ci.present && (orders & (1U << order)) &&
-		       chunk_safe(ctx, order, &ci) &&
-		       (order == PMD_ORDER || ci.max_folio_order < order) &&
-		       chunk_full_enough(ctx, order, &ci, fill);
+		/*
+		 * A chunk that qualifies is decided: taken, unless a folio
+		 * of its order or larger maps part of it already; then it
+		 * is skipped whole, as the kernel skips it.
+		 */
+		decided = ci.present && (orders & (1U << order)) &&
+			  chunk_safe(ctx, order, &ci) &&
+			  chunk_full_enough(ctx, order, &ci, fill);
+		take = decided &&
+		       (order == PMD_ORDER || ci.max_folio_order < order);
 		w = first / 64;
 		/*
 		 * Nothing inside can qualify: the chunk is empty, or with
@@ -166,7 +174,7 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 		 * One test for both keeps the verifier's states as few as
 		 * without the stop.
 		 */
-		if (take || !(full_below ? ci.full_units : ci.present) ||
+		if (decided || !(full_below ? ci.full_units : ci.present) ||
 		    (int)order <= min_order) {
 			open = unit_mask(first, units);
 			/* Decisions come in address order: add it now. */

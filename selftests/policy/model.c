@@ -26,7 +26,7 @@ static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned in
 	if (orders & (1U << order)) {
 		safe = pmd ? swap <= t->max_ptes_swap && shared <= t->max_ptes_shared :
 			     !swap && !shared;
-		safe = safe && !(t->uffd_armed && none) && (pmd || big < order);
+		safe = safe && !(t->uffd_armed && none);
 		switch (fill) {
 		case MODEL_FULL:
 			full = !none;
@@ -43,10 +43,13 @@ static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned in
 			else
 				full = t->max_ptes_none == NR - 1 && !t->uffd_armed ? true : !none;
 		}
+		/* Mapped by a folio this large already: skipped whole. */
 		if (safe && full) {
-			out->chunk[out->nr].offset = off;
-			out->chunk[out->nr].order = order;
-			out->nr++;
+			if (pmd || big < order) {
+				out->chunk[out->nr].offset = off;
+				out->chunk[out->nr].order = order;
+				out->nr++;
+			}
 			return;
 		}
 	}

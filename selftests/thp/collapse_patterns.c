@@ -6,12 +6,21 @@
  * compare the folio order at every page (pagemap + kpageflags) with what
  * the collapse rules say.  Also checks that every page that was written
  * still holds its bytes and that every other page reads as zeros.
+ *
+ * Then two cases where the series once differed from upstream: a large
+ * folio that mremap() left misaligned skips the chunks it is part of
+ * whole, and a memory cgroup charge that fails ends the range rather
+ * than trying the next chunk.
  */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kselftest.h"
 #include "mthp.h"
@@ -205,6 +214,218 @@ static int run_setting(int si)
 	return failed;
 }
 
+static long order_stat(int order, const char *name)
+{
+	char knob[96];
+
+	snprintf(knob, sizeof(knob), "hugepages-%lukB/stats/%s",
+		 (PAGE_SZ << order) / 1024, name);
+	return thp_read_long(knob);
+}
+
+static void fill_page(char *page, uint64_t word)
+{
+	uint64_t *w = (uint64_t *)page;
+	size_t k;
+
+	for (k = 0; k < PAGE_SZ / 8; k++)
+		w[k] = word ^ k;
+}
+
+static int page_holds(const char *page, uint64_t word)
+{
+	const uint64_t *w = (const uint64_t *)page;
+	size_t k;
+
+	for (k = 0; k < PAGE_SZ / 8; k++)
+		if (w[k] != (word ^ k))
+			return 0;
+	return 1;
+}
+
+/*
+ * A 64K folio mapped at PTEs 8..23 of a range (mremap moved it by 32K):
+ * both 64K chunks it is part of are skipped whole, their other pages stay
+ * small although 16K and 32K are enabled, and the rest of the range
+ * collapses into 64K folios.
+ */
+static void misaligned_folio(void)
+{
+	static int got[PMD_PAGES];
+	const size_t shift = 8 * PAGE_SZ;
+	char buf[512], *area, *src, *dst;
+	int i, layout = 1, data = 1;
+
+	area = mmap(NULL, 6 * PMD_SZ, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (area == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	dst = (char *)(((uintptr_t)area + PMD_SZ - 1) & ~(PMD_SZ - 1));
+	/* Source pages sit 32K below where they will land, 64K-aligned. */
+	src = mmap(dst + 2 * PMD_SZ + shift, PMD_SZ, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (src == MAP_FAILED || thp_set_orders(0, "never") ||
+	    thp_write("khugepaged/max_ptes_none", "0"))
+		ksft_exit_fail_msg("misaligned: setup failed\n");
+	for (i = 0; i < PMD_PAGES; i++)
+		if (i < 8 || i >= 24)
+			fill_page(src + i * PAGE_SZ, page_word(60, 0, i));
+	/* Source pages 8..23: one 64K folio, faulted as such. */
+	if (thp_set_orders(1 << 4, "always"))
+		ksft_exit_fail_msg("misaligned: setup failed\n");
+	for (i = 8; i < 24; i++)
+		fill_page(src + i * PAGE_SZ, page_word(60, 0, i));
+	if (thp_set_orders(0, "never") || folio_orders(src + 8 * PAGE_SZ, 16, got))
+		ksft_exit_fail_msg("misaligned: setup failed\n");
+	if (got[0] != 4) {
+		ksft_test_result_skip("misaligned folio: no 64K folio at fault time\n");
+		munmap(area, 6 * PMD_SZ);
+		return;
+	}
+	if (mremap(src, PMD_SZ, PMD_SZ, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != dst)
+		ksft_exit_fail_msg("mremap: %s\n", strerror(errno));
+	if (thp_set_orders(1 << 2 | 1 << 3 | 1 << 4, "madvise") ||
+	    madvise(dst, PMD_SZ, MADV_HUGEPAGE) || khugepaged_wait_scans(2, 120) ||
+	    folio_orders(dst, PMD_PAGES, got))
+		ksft_exit_fail_msg("misaligned: collapse failed\n");
+	for (i = 0; i < PMD_PAGES; i++) {
+		int want = i < 8 || (i >= 24 && i < 32) ? 0 : i < 24 ? ORDER_BROKEN : 4;
+
+		layout &= got[i] == want;
+		data &= page_holds(dst + i * PAGE_SZ, page_word(60, 0, i));
+	}
+	if (!layout)
+		ksft_print_msg("got %s\n", orders_str(got, PMD_PAGES, buf, sizeof(buf)));
+	ksft_test_result(layout && data,
+			 "misaligned 64K folio: its chunks skipped whole, the rest 64K\n");
+	munmap(area, 6 * PMD_SZ);
+}
+
+#define MEMCG "/sys/fs/cgroup/mthp-patterns"
+
+static int cg_write(const char *file, const char *val)
+{
+	char path[128];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s", MEMCG, file);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ret = fputs(val, f) < 0;
+	ret |= fclose(f) != 0;
+	return ret ? -1 : 0;
+}
+
+static long cg_read(const char *file)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", MEMCG, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* One byte through a pipe: the two processes take turns. */
+static void step(int fd)
+{
+	char c = 0;
+
+	if (write(fd, &c, 1) != 1)
+		_exit(3);
+}
+
+static void wait_step(int fd)
+{
+	char c;
+
+	if (read(fd, &c, 1) != 1)
+		_exit(3);
+}
+
+/*
+ * A full range in a memory cgroup that cannot take 64K more: the first
+ * chunk's charge fails, and the range is left there, as upstream leaves
+ * it: one 64K allocation per scan of the range, not one per chunk.  Only
+ * 64K is enabled, as a charge of 32K or less may call the memcg OOM
+ * killer.
+ */
+static void memcg_charge_fails(void)
+{
+	int to_child[2], to_parent[2], status, i;
+	long alloc, scans, current;
+	char val[32];
+	pid_t pid;
+
+	if (access("/sys/fs/cgroup/cgroup.subtree_control", W_OK) ||
+	    system("echo +memory > /sys/fs/cgroup/cgroup.subtree_control") ||
+	    (mkdir(MEMCG, 0755) && errno != EEXIST) || access(MEMCG "/memory.max", W_OK)) {
+		ksft_test_result_skip("memcg charge failure: no memory cgroup\n");
+		return;
+	}
+	if (thp_set_orders(0, "never") || thp_write("khugepaged/max_ptes_none", "0") ||
+	    pipe(to_child) || pipe(to_parent))
+		ksft_exit_fail_msg("memcg: setup failed\n");
+	pid = fork();
+	if (pid == 0) {
+		static int got[PMD_PAGES];
+		char *p;
+
+		snprintf(val, sizeof(val), "%d", getpid());
+		if (cg_write("cgroup.procs", val))
+			_exit(2);
+		p = pmd_mmap(1);
+		if (!p)
+			_exit(2);
+		for (i = 0; i < PMD_PAGES; i++)
+			fill_page(p + i * PAGE_SZ, page_word(61, 0, i));
+		step(to_parent[1]);
+		wait_step(to_child[0]);		/* at the limit, 64K enabled */
+		if (madvise(p, PMD_SZ, MADV_HUGEPAGE))
+			_exit(2);
+		step(to_parent[1]);
+		wait_step(to_child[0]);		/* khugepaged ran; limit lifted */
+		if (folio_orders(p, PMD_PAGES, got))
+			_exit(2);
+		for (i = 0; i < PMD_PAGES; i++)
+			if (got[i] != 0 || !page_holds(p + i * PAGE_SZ, page_word(61, 0, i)))
+				_exit(1);
+		_exit(0);
+	}
+	wait_step(to_parent[0]);
+	current = cg_read("memory.current");
+	snprintf(val, sizeof(val), "%ld", current + 48 * 1024);
+	if (current < 0 || cg_write("memory.swap.max", "0") || cg_write("memory.max", val) ||
+	    thp_set_orders(1 << 4, "madvise"))
+		ksft_exit_fail_msg("memcg: limits failed\n");
+	step(to_child[1]);
+	wait_step(to_parent[0]);
+	alloc = order_stat(4, "collapse_alloc");
+	scans = thp_read_long("khugepaged/full_scans");
+	if (khugepaged_wait_scans(2, 120))
+		ksft_exit_fail_msg("memcg: khugepaged did not scan\n");
+	alloc = order_stat(4, "collapse_alloc") - alloc;
+	scans = thp_read_long("khugepaged/full_scans") - scans;
+	if (cg_write("memory.max", "max"))
+		ksft_exit_fail_msg("memcg: lifting the limit failed\n");
+	step(to_child[1]);
+	waitpid(pid, &status, 0);
+	ksft_print_msg("memcg: %ld 64K allocations in %ld full scans\n", alloc, scans);
+	ksft_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			 "memcg charge failure: the range stays in small pages, contents intact\n");
+	ksft_test_result(alloc >= 1 && alloc <= scans + 1,
+			 "memcg charge failure: one chunk tried per scan, then the range is left\n");
+	rmdir(MEMCG);
+}
+
 int main(void)
 {
 	unsigned int si;
@@ -213,9 +434,11 @@ int main(void)
 	if ((thp_supported_orders() & 0x3fc) != 0x3fc)
 		ksft_exit_skip("needs mTHP sysfs for orders 2..9\n");
 	make_patterns();
-	ksft_set_plan(NSET * npat);
+	ksft_set_plan(NSET * npat + 3);
 	for (si = 0; si < NSET; si++)
 		if (run_setting(si) < 0)
 			ksft_exit_fail_msg("setting %u: setup failed\n", si);
+	misaligned_folio();
+	memcg_charge_fails();
 	ksft_finished();
 }

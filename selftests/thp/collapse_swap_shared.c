@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * What stops a collapse: swapped-out pages and pages shared with another
- * process fail any chunk below the PMD size that holds them (and move the
- * per-size collapse_exceed_* stats), while the PMD size keeps honouring
- * max_ptes_swap and max_ptes_shared; a VMA armed with userfaultfd gets
- * max_ptes_none 0.  Checked on the real folio layout after khugepaged ran.
+ * What stops a collapse, as upstream has it: max_ptes_swap and
+ * max_ptes_shared limit the whole range whatever the sizes enabled (over
+ * them, nothing in the range is collapsed, and the PMD size's
+ * collapse_exceed_* stats move); below them, swapped-out pages and pages
+ * shared with another process fail any chunk below the PMD size that holds
+ * them (and move that size's stats), while the PMD size swaps in; a VMA
+ * armed with userfaultfd gets max_ptes_none 0.  Checked on the real folio
+ * layout after khugepaged ran.
  */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -131,6 +134,37 @@ static void test_swap_mthp(void)
 	pmd_unmap(p, 1);
 }
 
+/* Over max_ptes_swap, the range is left whole, even with mTHP sizes on. */
+static void test_swap_range_gate(void)
+{
+	long pmd_before, before2;
+	char *p = small_range();
+	int i, ok = 1;
+
+	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
+	    thp_write("khugepaged/max_ptes_swap", "1"))
+		ksft_exit_fail_msg("setup failed\n");
+	if (madvise(p + 5 * PAGE_SZ, PAGE_SZ, MADV_PAGEOUT) ||
+	    madvise(p + 200 * PAGE_SZ, PAGE_SZ, MADV_PAGEOUT))
+		ksft_exit_fail_msg("MADV_PAGEOUT: %s\n", strerror(errno));
+	pmd_before = stat_of(PMD_ORDER, "collapse_exceed_swap_pte");
+	before2 = stat_of(2, "collapse_exceed_swap_pte");
+	if (collapse(p, 0x3fc))
+		ksft_exit_fail_msg("collapse setup failed\n");
+	for (i = 0; i < PMD_PAGES; i++)
+		if (got[i] != (i == 5 || i == 200 ? ORDER_NONE : 0))
+			ok = 0;
+	if (!ok)
+		ksft_print_msg("layout %s\n", orders_str(got, PMD_PAGES, buf, sizeof(buf)));
+	ksft_test_result(ok, "range gate: 2 swapped pages over max_ptes_swap=1 leave every chunk small\n");
+	ksft_test_result(stat_of(PMD_ORDER, "collapse_exceed_swap_pte") > pmd_before &&
+			 stat_of(2, "collapse_exceed_swap_pte") == before2,
+			 "range gate: collapse_exceed_swap_pte moved for 2048kB only\n");
+	ksft_test_result(contents_ok(p), "range gate: contents intact\n");
+	thp_write("khugepaged/max_ptes_swap", "64");
+	pmd_unmap(p, 1);
+}
+
 static void test_swap_pmd(void)
 {
 	char *p = small_range();
@@ -173,7 +207,9 @@ static void test_shared_mthp(void)
 	pid_t child;
 	int i;
 
-	if (!p || thp_write("khugepaged/max_ptes_none", "0"))
+	/* 511 shared pages: let them past the range's limit. */
+	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
+	    thp_write("khugepaged/max_ptes_shared", "511"))
 		ksft_exit_fail_msg("setup failed\n");
 	child = share_with_child();
 	/*
@@ -194,6 +230,36 @@ static void test_shared_mthp(void)
 		ksft_exit_fail_msg("rescan failed\n");
 	ksft_test_result(layout_is(0, 16, 4, 0), "mTHP: the unshared 64K chunk collapses\n");
 	ksft_test_result(contents_ok(p), "mTHP: contents intact\n");
+	end_child(child);
+	pmd_unmap(p, 1);
+}
+
+/* Over max_ptes_shared, the range is left whole, even with mTHP sizes on. */
+static void test_shared_range_gate(void)
+{
+	long pmd_before, before4;
+	char *p = small_range();
+	pid_t child;
+	int i;
+
+	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
+	    thp_write("khugepaged/max_ptes_shared", "256"))
+		ksft_exit_fail_msg("setup failed\n");
+	child = share_with_child();
+	/* Unshare the first 64K and the last page: 495 shared pages stay. */
+	for (i = 0; i < 16; i++)
+		p[i * PAGE_SZ] = (char)i;
+	p[511 * PAGE_SZ] = (char)(511 & 0xff);
+	pmd_before = stat_of(PMD_ORDER, "collapse_exceed_shared_pte");
+	before4 = stat_of(4, "collapse_exceed_shared_pte");
+	if (collapse(p, 1 << 4))
+		ksft_exit_fail_msg("collapse setup failed\n");
+	ksft_test_result(layout_is(0, 0, 0, 0),
+			 "range gate: 495 shared pages over max_ptes_shared=256 leave the unshared 64K small\n");
+	ksft_test_result(stat_of(PMD_ORDER, "collapse_exceed_shared_pte") > pmd_before &&
+			 stat_of(4, "collapse_exceed_shared_pte") == before4,
+			 "range gate: collapse_exceed_shared_pte moved for 2048kB only\n");
+	ksft_test_result(contents_ok(p), "range gate: contents intact\n");
 	end_child(child);
 	pmd_unmap(p, 1);
 }
@@ -271,10 +337,13 @@ int main(void)
 		ksft_exit_skip("needs mTHP sysfs for orders 2..9\n");
 	if (stat_of(4, "collapse_exceed_swap_pte") < 0)
 		ksft_exit_fail_msg("no per-size collapse stats\n");
-	ksft_set_plan(15);
+	ksft_set_plan(21);
 	test_swap_mthp();
+	test_swap_range_gate();
 	test_swap_pmd();
 	test_shared_mthp();
+	test_shared_range_gate();
+	thp_write("khugepaged/max_ptes_shared", "256");
 	test_shared_pmd();
 	test_uffd();
 	ksft_finished();
