@@ -10,7 +10,7 @@
  * Then two cases where the series once differed from upstream: a large
  * folio that mremap() left misaligned skips the chunks it is part of
  * whole, and a memory cgroup charge that fails ends the range rather
- * than trying the next chunk.
+ * than trying smaller sizes.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -334,18 +334,6 @@ static long cg_read(const char *file)
 	return v;
 }
 
-static int thp_write_path(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-	int ret;
-
-	if (!f)
-		return -1;
-	ret = fputs(val, f) < 0;
-	ret |= fclose(f) != 0;
-	return ret ? -1 : 0;
-}
-
 /* One byte through a pipe: the two processes take turns. */
 static void step(int fd)
 {
@@ -364,16 +352,15 @@ static void wait_step(int fd)
 }
 
 /*
- * A full range in a memory cgroup that cannot take 64K more: the first
- * chunk's charge fails, and the range is left there, as upstream leaves
- * it: one 64K allocation per scan of the range, not one per chunk.  Only
- * 64K is enabled, as a charge of 32K or less may call the memcg OOM
- * killer.
+ * A full range in a memory cgroup with 256K to spare, 2M and 64K enabled:
+ * the 2M folio's charge fails, and the range is left there, as upstream
+ * leaves it; the 64K chunks, which would fit, are not tried.  (Only sizes
+ * above 32K: a smaller charge that fails may call the memcg OOM killer.)
  */
 static void memcg_charge_fails(void)
 {
 	int to_child[2], to_parent[2], status, i;
-	long alloc, scans, current;
+	long alloc, alloc4, scans, current;
 	char val[32];
 	pid_t pid;
 
@@ -418,41 +405,33 @@ static void memcg_charge_fails(void)
 		_exit(0);
 	}
 	wait_step(to_parent[0]);
-	/*
-	 * memory.current counts the charges cached per CPU too (up to 64
-	 * pages), which a charge over the limit drains and uses.  A limit
-	 * one page under it drains them first; the child is not an OOM
-	 * victim if nothing was cached.  Then 32K is left: less than 64K.
-	 */
-	snprintf(val, sizeof(val), "/proc/%d/oom_score_adj", pid);
+	/* Less than 2M, even with the charges cached per CPU counted. */
 	current = cg_read("memory.current");
-	if (current < 0 || cg_write("memory.swap.max", "0") ||
-	    thp_write_path(val, "-1000"))
-		ksft_exit_fail_msg("memcg: limits failed\n");
-	snprintf(val, sizeof(val), "%ld", current - (long)PAGE_SZ);
-	cg_write("memory.max", val);
-	current = cg_read("memory.current");
-	snprintf(val, sizeof(val), "%ld", current + 32 * 1024);
-	if (current < 0 || cg_write("memory.max", val) || thp_set_orders(1 << 4, "madvise"))
+	snprintf(val, sizeof(val), "%ld", current + 256 * 1024);
+	if (current < 0 || cg_write("memory.swap.max", "0") || cg_write("memory.max", val) ||
+	    thp_set_orders(1 << 4 | 1 << PMD_ORDER, "madvise"))
 		ksft_exit_fail_msg("memcg: limits failed\n");
 	step(to_child[1]);
 	wait_step(to_parent[0]);
-	alloc = order_stat(4, "collapse_alloc");
+	alloc = order_stat(PMD_ORDER, "collapse_alloc");
+	alloc4 = order_stat(4, "collapse_alloc");
 	scans = thp_read_long("khugepaged/full_scans");
 	if (khugepaged_wait_scans(2, 120))
 		ksft_exit_fail_msg("memcg: khugepaged did not scan\n");
-	alloc = order_stat(4, "collapse_alloc") - alloc;
+	alloc = order_stat(PMD_ORDER, "collapse_alloc") - alloc;
+	alloc4 = order_stat(4, "collapse_alloc") - alloc4;
 	scans = thp_read_long("khugepaged/full_scans") - scans;
-	if (cg_write("memory.max", "max"))
+	/* Sizes off first, or khugepaged collapses once the limit is gone. */
+	if (thp_set_orders(0, "never") || cg_write("memory.max", "max"))
 		ksft_exit_fail_msg("memcg: lifting the limit failed\n");
 	step(to_child[1]);
 	waitpid(pid, &status, 0);
-	ksft_print_msg("memcg: %ld 64K allocations in %ld full scans, child status %#x\n",
-		       alloc, scans, status);
+	ksft_print_msg("memcg: %ld 2M and %ld 64K allocations in %ld full scans, child status %#x\n",
+		       alloc, alloc4, scans, status);
 	ksft_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			 "memcg charge failure: the range stays in small pages, contents intact\n");
-	ksft_test_result(alloc >= 1 && alloc <= scans + 1,
-			 "memcg charge failure: one chunk tried per scan, then the range is left\n");
+	ksft_test_result(alloc >= 1 && alloc <= scans + 2 && alloc4 == 0,
+			 "memcg charge failure: 2M tried once per scan, then the range is left\n");
 	rmdir(MEMCG);
 }
 
