@@ -140,19 +140,27 @@ static void test_swap_mthp(void)
 	pmd_unmap(p, 1);
 }
 
-/* Over max_ptes_swap, the range is left whole, even with mTHP sizes on. */
-static void test_swap_range_gate(void)
+/* A range of small pages with pages 5 and 200 swapped out. */
+static char *swapped_range(const char *max_ptes_swap)
 {
-	long pmd_before, before2;
 	char *p = small_range();
-	int i, ok = 1;
 
 	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
-	    thp_write("khugepaged/max_ptes_swap", "1"))
+	    thp_write("khugepaged/max_ptes_swap", max_ptes_swap))
 		ksft_exit_fail_msg("setup failed\n");
 	if (madvise(p + 5 * PAGE_SZ, PAGE_SZ, MADV_PAGEOUT) ||
 	    madvise(p + 200 * PAGE_SZ, PAGE_SZ, MADV_PAGEOUT))
 		ksft_exit_fail_msg("MADV_PAGEOUT: %s\n", strerror(errno));
+	return p;
+}
+
+/* Over max_ptes_swap, the range is left whole, even with mTHP sizes on. */
+static void test_swap_range_gate(void)
+{
+	char *p = swapped_range("1");
+	long pmd_before, before2;
+	int i, ok = 1;
+
 	pmd_before = stat_of(PMD_ORDER, "collapse_exceed_swap_pte");
 	before2 = stat_of(2, "collapse_exceed_swap_pte");
 	if (collapse(p, 0x3fc))
@@ -173,14 +181,8 @@ static void test_swap_range_gate(void)
 
 static void test_swap_pmd(void)
 {
-	char *p = small_range();
+	char *p = swapped_range("64");
 
-	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
-	    thp_write("khugepaged/max_ptes_swap", "64"))
-		ksft_exit_fail_msg("setup failed\n");
-	if (madvise(p + 5 * PAGE_SZ, PAGE_SZ, MADV_PAGEOUT) ||
-	    madvise(p + 200 * PAGE_SZ, PAGE_SZ, MADV_PAGEOUT))
-		ksft_exit_fail_msg("MADV_PAGEOUT: %s\n", strerror(errno));
 	if (collapse(p, 1 << PMD_ORDER))
 		ksft_exit_fail_msg("collapse setup failed\n");
 	ksft_test_result(layout_is(0, PMD_PAGES, PMD_ORDER, -9),
@@ -206,32 +208,46 @@ static void end_child(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-static void test_shared_mthp(void)
+/* A range of small pages shared with a child but for its last page. */
+static char *shared_range(const char *max_ptes_shared, pid_t *child)
 {
 	char *p = small_range();
-	long before;
-	pid_t child;
-	int i;
 
-	/* 511 shared pages: let them past the range's limit. */
 	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
-	    thp_write("khugepaged/max_ptes_shared", "511"))
+	    thp_write("khugepaged/max_ptes_shared", max_ptes_shared))
 		ksft_exit_fail_msg("setup failed\n");
-	child = share_with_child();
+	*child = share_with_child();
 	/*
 	 * fork() write-protected every PTE, and a range without a writable
 	 * PTE is not scanned further: unshare the last page.
 	 */
 	p[511 * PAGE_SZ] = (char)(511 & 0xff);
+	return p;
+}
+
+/* Unshare the first 64K by writing it (CoW), rewriting the same bytes. */
+static void unshare_64k(char *p)
+{
+	int i;
+
+	for (i = 0; i < 16; i++)
+		p[i * PAGE_SZ] = (char)i;
+}
+
+static void test_shared_mthp(void)
+{
+	pid_t child;
+	/* 511 shared pages: let them past the range's limit. */
+	char *p = shared_range("511", &child);
+	long before;
+
 	before = stat_of(4, "collapse_exceed_shared_pte");
 	if (collapse(p, 1 << 4))
 		ksft_exit_fail_msg("collapse setup failed\n");
 	ksft_test_result(layout_is(0, 0, 0, 0), "mTHP: pages shared with a child are not collapsed\n");
 	ksft_test_result(stat_of(4, "collapse_exceed_shared_pte") > before,
 			 "mTHP: collapse_exceed_shared_pte moved for 64kB\n");
-	/* Unshare the first 64K by writing it (CoW), rewriting the same bytes. */
-	for (i = 0; i < 16; i++)
-		p[i * PAGE_SZ] = (char)i;
+	unshare_64k(p);
 	if (khugepaged_wait_scans(2, 120) || folio_orders(p, PMD_PAGES, got))
 		ksft_exit_fail_msg("rescan failed\n");
 	ksft_test_result(layout_is(0, 16, 4, 0), "mTHP: the unshared 64K chunk collapses\n");
@@ -244,18 +260,11 @@ static void test_shared_mthp(void)
 static void test_shared_range_gate(void)
 {
 	long pmd_before, before4;
-	char *p = small_range();
 	pid_t child;
-	int i;
+	char *p = shared_range("256", &child);
 
-	if (!p || thp_write("khugepaged/max_ptes_none", "0") ||
-	    thp_write("khugepaged/max_ptes_shared", "256"))
-		ksft_exit_fail_msg("setup failed\n");
-	child = share_with_child();
-	/* Unshare the first 64K and the last page: 495 shared pages stay. */
-	for (i = 0; i < 16; i++)
-		p[i * PAGE_SZ] = (char)i;
-	p[511 * PAGE_SZ] = (char)(511 & 0xff);
+	/* With the first 64K unshared too, 495 shared pages stay. */
+	unshare_64k(p);
 	pmd_before = stat_of(PMD_ORDER, "collapse_exceed_shared_pte");
 	before4 = stat_of(4, "collapse_exceed_shared_pte");
 	if (collapse(p, 1 << 4))
