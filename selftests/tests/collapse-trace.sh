@@ -43,8 +43,7 @@ echo 0 > $EV/enable
 field() {
 	grep " $1: " /tmp/trace.txt | tr ',' '\n' | sed -n "s/^ *$2=//p"
 }
-# Successful collapses at order $1: the status and order fields of each
-# mm_collapse_huge_page event, paired up.
+# A successful mm_collapse_huge_page event at order $1.
 succ() {
 	grep " mm_collapse_huge_page: " /tmp/trace.txt |
 		grep -q "status=succeeded, .*order=$1\b"
