@@ -14,7 +14,7 @@
 struct pattern {
 	const char *name;
 	int (*occupied)(int pte);
-	int young_pct;		/* pages touched again after clear_refs */
+	int young_pct;		/* pages touched again after aging */
 };
 
 extern const struct pattern patterns[];
