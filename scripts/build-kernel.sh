@@ -1,25 +1,26 @@
 #!/bin/bash
-# Configure and build the test kernel of one flavour into build/obj-<flavour>.
-#   normal: tinyconfig + kernel/config/base.config
-#   debug:  tinyconfig + base.config + debug.config (KASAN, lockdep, DEBUG_VM)
+# Configure and build the test kernel of one base (BASE, see base.sh) and
+# flavour into build/$BASE/obj-<flavour>.
+#   normal: tinyconfig + kernel/config/common.config + kernel/$BASE/config
+#   debug:  the same + kernel/config/debug.config (KASAN, lockdep, DEBUG_VM)
 # Every option the fragments set is checked against the final .config, so a
 # dependency Kconfig silently dropped fails here, not in a test.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-TREE=$TOP/build/linux
+. "$TOP/scripts/base.sh"
 FLAVOUR=${1:-normal}
-OBJ=$TOP/build/obj-$FLAVOUR
+OBJ=$KBUILD/obj-$FLAVOUR
 CFG=$TOP/kernel/config
 JOBS=${JOBS:-$(($(nproc) + 1))}
 
 case $FLAVOUR in
-normal) FRAGS=("$CFG/base.config") ;;
-debug) FRAGS=("$CFG/base.config" "$CFG/debug.config") ;;
+normal) FRAGS=("$CFG/common.config" "$KDIR/config") ;;
+debug) FRAGS=("$CFG/common.config" "$KDIR/config" "$CFG/debug.config") ;;
 *) echo "build-kernel: error: unknown flavour '$FLAVOUR' (normal|debug)" >&2; exit 2 ;;
 esac
 
-[ -f "$TREE/Makefile" ] || { echo "build-kernel: error: no tree; run make tree" >&2; exit 1; }
+[ -f "$TREE/Makefile" ] || { echo "build-kernel: error: no $BASE tree; run make tree BASE=$BASE" >&2; exit 1; }
 mkdir -p "$OBJ"
 
 # Regenerate .config when a fragment or the tree's Kconfig changed.
@@ -56,9 +57,9 @@ start=$(date +%s)
 if ! make -C "$TREE" O="$OBJ" -j"$JOBS" bzImage > "$OBJ/build.log" 2>&1; then
 	grep -E 'error|Error' "$OBJ/build.log" | head -30 >&2
 	tail -20 "$OBJ/build.log" >&2
-	echo "build-kernel: error: $FLAVOUR kernel build failed; full log: $OBJ/build.log" >&2
+	echo "build-kernel: error: $BASE $FLAVOUR kernel build failed; full log: $OBJ/build.log" >&2
 	exit 1
 fi
 # Headers for the selftests (KHDR_INCLUDES); cheap when unchanged.
 make -s -C "$TREE" O="$OBJ" headers >/dev/null 2>&1
-echo "build-kernel: $FLAVOUR kernel $(make -s -C "$TREE" O="$OBJ" kernelrelease) built in $(($(date +%s) - start)) s (-j$JOBS)"
+echo "build-kernel: $BASE $FLAVOUR kernel $(make -s -C "$TREE" O="$OBJ" kernelrelease) built in $(($(date +%s) - start)) s (-j$JOBS)"

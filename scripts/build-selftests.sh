@@ -1,12 +1,13 @@
 #!/bin/bash
-# The kernel tree's THP-related mm selftests, built against the test kernel's
-# UAPI headers into build/selftests/mm/.
+# The THP-related mm selftests of one base's tree, built against that
+# kernel's UAPI headers into build/$BASE/mm/; then ours, into
+# build/selftests/bin/, which run unchanged on both bases.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-TREE=$TOP/build/linux
-OBJ=$TOP/build/obj-normal
-OUT=$TOP/build/selftests/mm
+. "$TOP/scripts/base.sh"
+OBJ=$KBUILD/obj-normal
+OUT=$KBUILD/mm-selftests
 MM_TESTS=(khugepaged cow split_huge_page_test transhuge-stress mkdirty soft-dirty)
 
 [ -d "$OBJ/usr/include" ] || { echo "build-selftests: error: no UAPI headers in $OBJ; build the kernel first" >&2; exit 1; }
@@ -22,11 +23,13 @@ if ! make -C "$TREE/tools/testing/selftests/mm" OUTPUT="$OUT" \
 	echo "build-selftests: error: mm selftests failed to build; log: $OUT/build.log" >&2
 	exit 1
 fi
-echo "build-selftests: built ${MM_TESTS[*]}"
+echo "build-selftests: built ${MM_TESTS[*]} ($BASE)"
 
 # Our own selftests (selftests/thp, selftests/lib).
+mkdir -p "$TOP/build/selftests"
 if ! make -C "$TOP/selftests" OUT="$TOP/build/selftests/bin" \
-	KSFT="$TREE/tools/testing/selftests" > "$TOP/build/selftests/build.log" 2>&1; then
+	KSFT="$USER_TREE/tools/testing/selftests" UAPI="$USER_OBJ/usr/include" \
+	> "$TOP/build/selftests/build.log" 2>&1; then
 	cat "$TOP/build/selftests/build.log" >&2
 	echo "build-selftests: error: mthp-bpf selftests failed to build" >&2
 	exit 1

@@ -1,12 +1,13 @@
 #!/bin/bash
-# libbpf and bpftool from the kernel tree's tools/ (Debian's are too old for
-# struct_ops links), and vmlinux.h from the built kernel's BTF.
+# libbpf and bpftool from USER_BASE's tree (tools/; Debian's are too old for
+# struct_ops links), and vmlinux.h from that base's normal kernel's BTF.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-TREE=$TOP/build/linux
+. "$TOP/scripts/base.sh"
+TREE=$USER_TREE
 OUT=$TOP/build/tools
-OBJ=$TOP/build/obj-${1:-normal}
+OBJ=$USER_OBJ
 JOBS=${JOBS:-$(($(nproc) + 1))}
 LLVM=(CLANG=clang-19 LLC=llc-19 LLVM_STRIP=llvm-strip-19 LLVM_CONFIG=llvm-config-19)
 
@@ -32,4 +33,4 @@ if [ -f "$OBJ/vmlinux" ]; then
 	mv "$OUT/vmlinux.h.tmp" "$OUT/vmlinux.h"
 fi
 echo "build-userspace: libbpf $(sed -n 's/^Version: //p' "$OUT/libbpf/libbpf.pc" 2>/dev/null || true)," \
-	"$("$OUT/bpftool/bpftool" version | head -1), vmlinux.h from $(basename "$OBJ") in $(($(date +%s) - start)) s"
+	"$("$OUT/bpftool/bpftool" version | head -1), vmlinux.h from $USER_BASE $(basename "$OBJ") in $(($(date +%s) - start)) s"

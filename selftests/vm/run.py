@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Boot the mthp-bpf test kernel in QEMU and run tests in it.
+"""Boot the mthp-bpf test kernels in QEMU and run tests in them.
 
+A kernel is a base (7.3 or 6.12) and a flavour (normal or debug), built in
+build/<base>/obj-<flavour>; its tests are named <base>/<flavour>/<test>.
 The guest sees the host's user space read-only over 9p, the repository at the
-same path, and a writable output directory (build/vm/<flavour>/).  Tests come
-from selftests/TESTS.  Results are printed as TAP with a closing
+same path, and a writable output directory (build/vm/<base>-<flavour>/).
+Tests come from selftests/TESTS; "{base}" in a command is the kernel's base.  Results are printed as TAP with a closing
 "N passed, N failed" line; the exit status is non-zero on any failure.
 
 Every wait has a deadline: a guest that does not boot, or a test that runs past
@@ -230,7 +232,7 @@ class Runner:
         dies.  A test the guest asked for and did not finish is reported
         here; the rest stay in q for the next boot (this worker's or
         another's)."""
-        flavour = q.flavour
+        flavour, label = q.flavour, q.label
         for f in os.listdir(outdir):
             if f in ('console.log', 'dmesg.txt') or f.startswith('next.'):
                 os.unlink(os.path.join(outdir, f))
@@ -280,13 +282,13 @@ class Runner:
                         continue
                     word = line.split()
                     if word[1] == 'ready':
-                        note('boot %d (%s, %s): %s in %.1f s' % (bootno, flavour, accel,
+                        note('boot %d (%s, %s): %s in %.1f s' % (bootno, label, accel,
                              ' '.join(word[2:]), time.time() - t_boot))
                         phase = 'tests'
                         deadline = time.time() + 60
                     elif word[1] == 'next':
                         if current:
-                            self.result(False, '%s/%s' % (flavour, current.name),
+                            self.result(False, '%s/%s' % (label, current.name),
                                         'the guest did not report its end')
                         # The guest waits for next.N in its output share: a
                         # test line, or an empty file when there is none left.
@@ -295,7 +297,8 @@ class Runner:
                         nxt = os.path.join(outdir, 'next.' + word[2])
                         with open(nxt + '.tmp', 'w') as f:
                             if t:
-                                f.write('%s\t%d\t%s\n' % (t.name, t.timeout, t.cmd))
+                                f.write('%s\t%d\t%s\n' % (t.name, t.timeout,
+                                                           t.cmd.replace('{base}', q.base)))
                         os.rename(nxt + '.tmp', nxt)
                         current, started = t, time.time()
                         deadline = started + (t.timeout + GRACE if t else 60)
@@ -304,7 +307,7 @@ class Runner:
                         deadline = started + current.timeout + GRACE
                     elif word[1] == 'end':
                         rc = int(word[3].split('=')[1])
-                        name = '%s/%s' % (flavour, current.name)
+                        name = '%s/%s' % (label, current.name)
                         note('%s took %s' % (name, word[4].split('=')[1] + ' s'))
                         if rc == 0:
                             self.result(True, name)
@@ -333,7 +336,7 @@ class Runner:
         console = os.path.join(outdir, 'console.log')
         if phase == 'boot':
             note('boot %d (%s, %s) failed (%s); last guest log lines:' %
-                 (bootno, flavour, accel, 'no ready within %d s' % boot_timeout
+                 (bootno, label, accel, 'no ready within %d s' % boot_timeout
                   if failure == 'timeout' else 'qemu exited'))
             for line in log_tail(console) + log_tail(os.path.join(outdir, 'qemu.log'), 5):
                 note('  ' + line)
@@ -341,12 +344,12 @@ class Runner:
             # kernel that fails to boot twice will not boot for the rest.
             if q.lost_boot():
                 for t in q.drain():
-                    self.result(False, '%s/%s' % (flavour, t.name), 'guest did not boot')
+                    self.result(False, '%s/%s' % (label, t.name), 'guest did not boot')
         elif current:
             why = ('hung: killed after %d s' % (time.time() - started)
                    if failure == 'timeout' else failure if (failure or '').startswith('runner')
                    else 'guest died during the test')
-            self.result(False, '%s/%s' % (flavour, current.name), why)
+            self.result(False, '%s/%s' % (label, current.name), why)
             note('last guest kernel log lines:')
             for line in log_tail(console):
                 note('  ' + line)
@@ -354,7 +357,7 @@ class Runner:
             note('guest stopped between tests (%s)' % failure)
         # The kernel log of this boot, whatever happened.
         path, reports = kernel_reports(outdir)
-        name = '%s/kernel-log-boot%d' % (flavour, bootno)
+        name = '%s/kernel-log-boot%d' % (label, bootno)
         if reports:
             for test, lines in reports[:5]:
                 note('kernel report during %s (%s):' % (test, os.path.relpath(path, TOP)))
@@ -365,29 +368,30 @@ class Runner:
             self.result(True, name)
         return asked
 
-    def files(self, flavour):
-        kernel = os.path.join(BUILD, 'obj-' + flavour, 'arch', 'x86', 'boot', 'bzImage')
+    def files(self, base, flavour):
+        kernel = os.path.join(BUILD, base, 'obj-' + flavour, 'arch', 'x86', 'boot', 'bzImage')
         initrd = os.path.join(BUILD, 'initramfs.cpio.gz')
         for f in (kernel, initrd):
             if not os.path.exists(f):
-                raise RuntimeError('%s is missing; build it first (make kernel / make initramfs)'
-                                   % os.path.relpath(f, TOP))
+                raise RuntimeError('%s is missing; build it first (make kernel BASE=%s / '
+                                   'make initramfs)' % (os.path.relpath(f, TOP), base))
         return kernel, initrd
 
-    def outdir(self, flavour, slot):
-        """The guest's output share: build/vm/<flavour>, or <flavour>-N for
-        a further guest of the same kernel running at the same time."""
-        outdir = os.path.join(BUILD, 'vm', flavour + ('-%d' % (slot + 1) if slot else ''))
+    def outdir(self, base, flavour, slot):
+        """The guest's output share: build/vm/<base>-<flavour>, or with -N
+        for a further guest of the same kernel running at the same time."""
+        outdir = os.path.join(BUILD, 'vm', '%s-%s%s' % (base, flavour,
+                                                        '-%d' % (slot + 1) if slot else ''))
         os.makedirs(outdir, exist_ok=True)
         with open(os.path.join(outdir, 'run.conf'), 'w') as f:
-            f.write('MTHP_REPO=%s\nMTHP_MODE=%s\nMTHP_TERM=%s\nMTHP_FLAVOUR=%s\n' %
+            f.write('MTHP_REPO=%s\nMTHP_MODE=%s\nMTHP_TERM=%s\nMTHP_FLAVOUR=%s\nMTHP_BASE=%s\n' %
                     (shlex.quote(TOP), 'shell' if self.args.shell else 'tests',
-                     shlex.quote(os.environ.get('TERM', 'vt100')), flavour))
+                     shlex.quote(os.environ.get('TERM', 'vt100')), flavour, base))
         return outdir
 
-    def shell(self, flavour):
-        kernel, initrd = self.files(flavour)
-        outdir = self.outdir(flavour, 0)
+    def shell(self, base, flavour):
+        kernel, initrd = self.files(base, flavour)
+        outdir = self.outdir(base, flavour, 0)
         accel = self.pick_accel(kernel, initrd)
         cmd = qemu_cmd(self.args, kernel, initrd, outdir, accel, True)
         note('interactive VM (%s); Ctrl-A X quits QEMU' % accel)
@@ -396,7 +400,7 @@ class Runner:
     def prepare(self, q):
         """Run q's --before command (its kernel's build), its output as
         comments.  Returns whether it succeeded."""
-        note('%s: %s' % (q.flavour, q.before))
+        note('%s: %s' % (q.label, q.before))
         p = subprocess.Popen(q.before, shell=True, cwd=TOP, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              start_new_session=True)
@@ -414,24 +418,24 @@ class Runner:
         if p.poll() is None and time.time() >= deadline:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-            self.result(False, '%s/before' % q.flavour, 'killed after %d s: %s'
+            self.result(False, '%s/before' % q.label, 'killed after %d s: %s'
                         % (self.args.before_timeout, q.before))
             return False
         rc = p.wait()
         if rc:
-            self.result(False, '%s/before' % q.flavour, 'exit status %d: %s' % (rc, q.before))
+            self.result(False, '%s/before' % q.label, 'exit status %d: %s' % (rc, q.before))
         flush_out()
         return rc == 0
 
     def guest(self, q, slot):
         """One boot of q's kernel in output share @slot."""
         try:
-            kernel, initrd = self.files(q.flavour)
+            kernel, initrd = self.files(q.base, q.flavour)
         except RuntimeError as e:
             for t in q.drain():
-                self.result(False, '%s/%s' % (q.flavour, t.name), str(e))
+                self.result(False, '%s/%s' % (q.label, t.name), str(e))
             return
-        outdir = self.outdir(q.flavour, slot)
+        outdir = self.outdir(q.base, q.flavour, slot)
         accel = self.pick_accel(kernel, initrd)
         with self.cond:
             q.boots += 1
@@ -439,7 +443,7 @@ class Runner:
         if not self.boot(q, accel, outdir, kernel, initrd, bootno) and q.lost_boot():
             # Guests that ask for nothing: do not boot them again and again.
             for t in q.drain():
-                self.result(False, '%s/%s' % (q.flavour, t.name), 'guest ran no test')
+                self.result(False, '%s/%s' % (q.label, t.name), 'guest ran no test')
 
     def worker(self, queues):
         """Take work until there is none: a kernel to build first, else a
@@ -478,7 +482,7 @@ class Runner:
                     self.cond.notify_all()
                 if not ok:
                     for t in q.drain():
-                        self.result(False, '%s/%s' % (q.flavour, t.name),
+                        self.result(False, '%s/%s' % (q.label, t.name),
                                     'not run: --before failed')
             else:
                 try:
@@ -501,12 +505,14 @@ class Runner:
 
 
 class TestQueue:
-    """The tests still to run on one kernel flavour, shared by the guests
-    that run them.  Longest timeout first: with two guests on one queue,
-    the long tests start early and the short ones fill in at the end."""
+    """The tests still to run on one kernel (base and flavour), shared by
+    the guests that run them.  Longest timeout first: with two guests on
+    one queue, the long tests start early and the short ones fill in at
+    the end."""
 
-    def __init__(self, runner, flavour, tests, before=None):
-        self.runner, self.flavour, self.before = runner, flavour, before
+    def __init__(self, runner, base, flavour, tests, before=None):
+        self.runner, self.base, self.flavour, self.before = runner, base, flavour, before
+        self.label = '%s/%s' % (base, flavour)
         self.tests = sorted(tests, key=lambda t: -t.timeout)
         self.state = 'pending' if before else 'ready'
         self.slots = set()      # output shares in use
@@ -536,6 +542,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('tests', nargs='*', help='test names or shell patterns (default: all)')
+    ap.add_argument('--base', default='6.12',
+                    help='kernel bases to run, comma-separated: 7.3,6.12')
     ap.add_argument('--flavour', default='normal',
                     help='kernel flavours to run, comma-separated: normal,debug')
     ap.add_argument('--accel', choices=('auto', 'kvm', 'tcg'), default='auto')
@@ -544,9 +552,9 @@ def main():
     ap.add_argument('--jobs', type=int, default=0,
                     help='guests (and --before commands) at a time (default: the '
                     'host\'s CPUs, at most 2; 1 with --plain)')
-    ap.add_argument('--before', action='append', default=[], metavar='FLAVOUR:CMD',
-                    help="run CMD (e.g. build FLAVOUR's kernel) before FLAVOUR's tests, "
-                    "beside the other flavours' tests")
+    ap.add_argument('--before', action='append', default=[], metavar='BASE/FLAVOUR:CMD',
+                    help="run CMD (e.g. build that kernel) before that kernel's tests, "
+                    "beside the other kernels' tests")
     ap.add_argument('--before-timeout', type=int, default=3600,
                     help='seconds a --before command may take (default 3600)')
     ap.add_argument('--boot-timeout', type=int, default=0,
@@ -579,30 +587,38 @@ def main():
         sys.exit('run.py: qemu-system-x86_64 not found (run scripts/deps.sh)')
 
     runner = Runner(args)
+    bases = args.base.split(',')
+    for b in bases:
+        if b not in ('7.3', '6.12'):
+            sys.exit('run.py: unknown base %r (7.3, 6.12)' % b)
     flavours = args.flavour.split(',')
     for f in flavours:
         if f not in ('normal', 'debug'):
             sys.exit('run.py: unknown flavour %r (normal, debug)' % f)
     if args.shell:
         try:
-            return runner.shell(flavours[0])
+            return runner.shell(bases[0], flavours[0])
         except RuntimeError as e:
             sys.exit('run.py: %s' % e)
+    labels = ['%s/%s' % (b, f) for b in bases for f in flavours]
     before = {}
     for b in args.before:
-        f, sep, cmd = b.partition(':')
-        if not sep or f not in flavours or not cmd:
-            sys.exit('run.py: --before %r: expected FLAVOUR:CMD for a flavour of --flavour' % b)
-        before[f] = cmd
+        label, sep, cmd = b.partition(':')
+        if not sep or label not in labels or not cmd:
+            sys.exit('run.py: --before %r: expected BASE/FLAVOUR:CMD for a kernel of '
+                     '--base and --flavour' % b)
+        before[label] = cmd
     jobs = 1 if args.plain or args.serial else args.jobs or min(2, os.cpu_count() or 1)
     print('TAP version 13', flush=True)
     t0 = time.time()
     queues = []
-    for flavour in flavours:
-        tests = [t for t in picked if args.tests or 'all' in t.flavours or
-                 flavour in t.flavours]
-        if tests:
-            queues.append(TestQueue(runner, flavour, tests, before.get(flavour)))
+    for base in bases:
+        for flavour in flavours:
+            tests = [t for t in picked if args.tests or 'all' in t.flavours or
+                     flavour in t.flavours]
+            if tests:
+                queues.append(TestQueue(runner, base, flavour, tests,
+                                        before.get('%s/%s' % (base, flavour))))
     if jobs > 1:
         # Under TCG one guest keeps about one host CPU busy: run two, and
         # build the debug kernel beside the normal kernel's tests.
@@ -615,7 +631,7 @@ def main():
                 with runner.cond:
                     for q in queues:
                         for t in q.drain():
-                            runner.result(False, '%s/%s' % (q.flavour, t.name),
+                            runner.result(False, '%s/%s' % (q.label, t.name),
                                           'not run: runner error')
                     runner.cond.notify_all()
             finally:
