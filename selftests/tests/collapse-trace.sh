@@ -1,8 +1,9 @@
 #!/bin/bash
 # The collapse tracepoints carry the order, where upstream has it: as the
 # last of upstream's fields of mm_collapse_huge_page, ..._isolate and
-# ..._swapin (mm_collapse_huge_page then has the chunk's address).  The
-# fields are read by name, as a tool written for upstream reads them.
+# ..._swapin; on 6.12, mm_collapse_huge_page then has the chunk's address
+# (the backport's own field; 7.3 has upstream's fields only).  The fields
+# are read by name, as a tool written for upstream reads them.
 # Collapse into 16K and 64K only (the PMD size off) and find successful
 # mm_collapse_huge_page events at orders 2 and 4, isolate events with the
 # order, and none at order 9.
@@ -21,8 +22,13 @@ fields() {
 same() {	# same WANT GOT
 	[ "$1" = "$2" ] || { echo "fields: $2"; echo "want:   $1"; return 1; }
 }
-t "mm_collapse_huge_page: upstream's fields, then the address" \
-	same "mm isolated status order address " "$(fields mm_collapse_huge_page)"
+if [ "${MTHP_BASE:-}" = 7.3 ]; then
+	t "mm_collapse_huge_page: upstream's fields" \
+		same "mm isolated status order " "$(fields mm_collapse_huge_page)"
+else
+	t "mm_collapse_huge_page: upstream's fields, then the address" \
+		same "mm isolated status order address " "$(fields mm_collapse_huge_page)"
+fi
 t "mm_collapse_huge_page_isolate: the order last" \
 	same "pfn none_or_zero referenced status order " \
 	"$(fields mm_collapse_huge_page_isolate)"
