@@ -12,9 +12,10 @@ USER_BASE ?= 6.12
 export BASE USER_BASE
 UAPI := $(CURDIR)/build/$(USER_BASE)/obj-normal/usr/include
 FLAVOURS ?= normal
-# make check runs every test on both kernels: the debug one (KASAN, lockdep,
-# DEBUG_VM) is what proves the page-table and locking changes safe.
-CHECK_FLAVOURS ?= normal,debug
+# make check runs every test on each of these kernels: the debug ones
+# (KASAN, lockdep, DEBUG_VM) are what prove the page-table and locking
+# changes safe.  7.3's debug kernel joins when the 7.3 series has the hook.
+CHECK_KERNELS ?= 6.12/normal,6.12/debug,7.3/normal
 RUN := python3 selftests/vm/run.py
 RUNFLAGS ?=
 
@@ -64,16 +65,22 @@ build:
 build-debug: build
 	@$(MAKE) --no-print-directory kernel-debug
 
-# With the debug kernel, its build runs beside the normal kernel's tests
-# (niced: the tests' timing matters more than the build's), and its tests
-# start as soon as it is built.
+# Every kernel but BASE's normal one builds beside the tests, one at a time
+# (niced: the tests' timing matters more than the builds'), and its tests
+# start as soon as it is built.  Another base's kernel brings its tree and
+# the tree's mm selftests.
+before-kernel = --before '$(1):nice -n 10 $(MAKE) --no-print-directory \
+	$(if $(filter %/debug,$(1)),kernel-debug,kernel) \
+	$(if $(filter $(BASE)/%,$(1)),,selftests) BASE=$(firstword $(subst /, ,$(1)))'
+before-kernels = $(foreach k,$(subst $(comma), ,$(1)),\
+	$(if $(filter $(BASE)/normal,$(k)),,$(call before-kernel,$(k))))
 before-debug = $(if $(filter debug,$(subst $(comma), ,$(1))),\
-	--before '$(BASE)/debug:nice -n 10 $(MAKE) --no-print-directory kernel-debug')
+	$(call before-kernel,$(BASE)/debug))
 RUNBASE := $(RUN) --base $(BASE)
 
 check: build
-	@$(S) vm-tests $(RUNBASE) --flavour $(CHECK_FLAVOURS) \
-		$(call before-debug,$(CHECK_FLAVOURS)) $(RUNFLAGS)
+	@$(S) vm-tests $(RUN) --kernels $(CHECK_KERNELS) \
+		$(call before-kernels,$(CHECK_KERNELS)) $(RUNFLAGS)
 
 demo: build
 	@$(RUNBASE) --plain demo

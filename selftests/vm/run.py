@@ -76,6 +76,16 @@ class Test:
     def __init__(self, name, timeout, flavours, cmd):
         self.name, self.timeout, self.flavours, self.cmd = name, timeout, flavours, cmd
 
+    def runs_on(self, base, flavour):
+        """Whether the test is one of the kernel's by default: a token of
+        the flavours column is a flavour (all, normal, debug, none),
+        optionally @BASE for that base only."""
+        for tok in self.flavours:
+            f, _, b = tok.partition('@')
+            if f in ('all', flavour) and b in ('', base):
+                return True
+        return False
+
 
 def read_manifest():
     tests = []
@@ -453,8 +463,11 @@ class Runner:
                 job = None
                 while not job:
                     waiting = False
+                    # One build at a time: two would only fight over the
+                    # cores while the ready kernels' tests wait.
+                    building = any(q.state == 'building' for q in queues)
                     for q in queues:
-                        if q.state == 'pending':
+                        if q.state == 'pending' and not building:
                             q.state = 'building'
                             job = ('build', q, 0)
                             break
@@ -546,6 +559,9 @@ def main():
                     help='kernel bases to run, comma-separated: 7.3,6.12')
     ap.add_argument('--flavour', default='normal',
                     help='kernel flavours to run, comma-separated: normal,debug')
+    ap.add_argument('--kernels', default='', metavar='BASE/FLAVOUR,...',
+                    help='the kernels to run, in place of --base x --flavour: '
+                    'e.g. 6.12/normal,6.12/debug,7.3/normal')
     ap.add_argument('--accel', choices=('auto', 'kvm', 'tcg'), default='auto')
     ap.add_argument('--mem', default='2G')
     ap.add_argument('--smp', type=int, default=2)
@@ -587,20 +603,22 @@ def main():
         sys.exit('run.py: qemu-system-x86_64 not found (run scripts/deps.sh)')
 
     runner = Runner(args)
-    bases = args.base.split(',')
-    for b in bases:
+    if args.kernels:
+        kernels = [tuple(k.split('/', 1)) if '/' in k else (k, '') for k in
+                   args.kernels.split(',')]
+    else:
+        kernels = [(b, f) for b in args.base.split(',') for f in args.flavour.split(',')]
+    for b, f in kernels:
         if b not in ('7.3', '6.12'):
             sys.exit('run.py: unknown base %r (7.3, 6.12)' % b)
-    flavours = args.flavour.split(',')
-    for f in flavours:
         if f not in ('normal', 'debug'):
             sys.exit('run.py: unknown flavour %r (normal, debug)' % f)
     if args.shell:
         try:
-            return runner.shell(bases[0], flavours[0])
+            return runner.shell(*kernels[0])
         except RuntimeError as e:
             sys.exit('run.py: %s' % e)
-    labels = ['%s/%s' % (b, f) for b in bases for f in flavours]
+    labels = ['%s/%s' % k for k in kernels]
     before = {}
     for b in args.before:
         label, sep, cmd = b.partition(':')
@@ -612,13 +630,11 @@ def main():
     print('TAP version 13', flush=True)
     t0 = time.time()
     queues = []
-    for base in bases:
-        for flavour in flavours:
-            tests = [t for t in picked if args.tests or 'all' in t.flavours or
-                     flavour in t.flavours]
-            if tests:
-                queues.append(TestQueue(runner, base, flavour, tests,
-                                        before.get('%s/%s' % (base, flavour))))
+    for base, flavour in kernels:
+        tests = [t for t in picked if args.tests or t.runs_on(base, flavour)]
+        if tests:
+            queues.append(TestQueue(runner, base, flavour, tests,
+                                    before.get('%s/%s' % (base, flavour))))
     if jobs > 1:
         # Under TCG one guest keeps about one host CPU busy: run two, and
         # build the debug kernel beside the normal kernel's tests.
