@@ -1,6 +1,6 @@
 #!/bin/bash
 # The THP-related mm selftests of one base's tree, built against that
-# kernel's UAPI headers into build/$BASE/mm/; then ours, into
+# kernel's UAPI headers into build/$BASE/mm-selftests/; then ours, into
 # build/selftests/bin/, which run unchanged on both bases.
 set -euo pipefail
 
