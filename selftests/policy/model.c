@@ -98,3 +98,95 @@ bool model_policy(const char *policy, const struct mthp_policy_test *t,
 	}
 	return true;
 }
+
+/* PTEs of [off, off + nr) set in @map. */
+static unsigned int weight(const __u64 *map, unsigned int off, unsigned int nr)
+{
+	unsigned int i, n = 0;
+
+	for (i = off; i < off + nr; i++)
+		n += test_pte(map, i);
+	return n;
+}
+
+/* The empty PTEs an @order chunk may have, for max_ptes_none @none. */
+static unsigned int order_none(unsigned int none, unsigned int order)
+{
+	if (order == 9)
+		return none;
+	return none == MTHP_POLICY_NR_PTES - 1 ? (1U << order) - 1 : 0;
+}
+
+enum attempt { TRY_OK, TRY_SMALLER, TRY_SKIP };
+
+/*
+ * What the kernel's collapse of one chunk comes to, as the record
+ * predicts it: the rules the collapse itself checks, in the order the
+ * 6.12 backport's planner applies them (the one that matches upstream's
+ * layouts on every collapse test).
+ */
+static enum attempt attempt(const struct mthp_policy_test *t, unsigned int off,
+			    unsigned int order)
+{
+	unsigned int nr = 1U << order, i;
+	unsigned int present = weight(t->present, off, nr);
+	unsigned int swap = weight(t->swap, off, nr);
+	unsigned int shared = weight(t->shared, off, nr);
+	bool pmd = order == 9;
+	unsigned int none = nr - present - (pmd ? swap : 0);
+
+	if (none > (t->uffd_armed ? 0 : order_none(t->max_ptes_none, order)))
+		return TRY_SMALLER;
+	if (swap > (pmd ? t->max_ptes_swap : 0) || shared > (pmd ? t->max_ptes_shared : 0))
+		return TRY_SMALLER;
+	if (!pmd)
+		for (i = off; i < off + nr; i++)
+			if (t->folio_order[i] >= order)
+				return TRY_SKIP;
+	return TRY_OK;
+}
+
+/* The occupancy test of the kernel's own walk (no userfaultfd rule). */
+static bool occupied(const struct mthp_policy_test *t, unsigned int off, unsigned int order)
+{
+	unsigned int nr = 1U << order;
+	unsigned int n = weight(t->present, off, nr) + (order == 9 ? weight(t->swap, off, nr) : 0);
+
+	return n >= nr - order_none(t->max_ptes_none, order);
+}
+
+void model_kernel_outcome(const struct mthp_policy_test *t, const struct mthp_policy_chunk *plan,
+			  unsigned int nr, struct model_plan *out)
+{
+	unsigned int c;
+
+	out->nr = 0;
+	for (c = 0; c < nr; c++) {
+		unsigned int off = plan[c].offset, order = plan[c].order;
+		unsigned int end = off + (1U << order);
+		bool chosen = true;
+
+		while (off < end) {
+			enum attempt a = TRY_SMALLER;
+
+			if (chosen || (t->orders >> order & 1 && occupied(t, off, order))) {
+				chosen = false;
+				a = attempt(t, off, order);
+				if (a == TRY_OK) {
+					out->chunk[out->nr].offset = off;
+					out->chunk[out->nr].order = order;
+					out->nr++;
+				}
+			}
+			/* A smaller enabled order at the same offset, as the kernel steps down. */
+			if (a == TRY_SMALLER && order > 2 && (t->orders & ((1U << order) - 1) & ~3U)) {
+				order--;
+				continue;
+			}
+			off += 1U << order;
+			order = off ? (unsigned int)__builtin_ctz(off) : 9;
+			if (order > 9)
+				order = 9;
+		}
+	}
+}

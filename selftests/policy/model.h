@@ -26,6 +26,15 @@ bool model_policy(const char *policy, const struct mthp_policy_test *t,
 		  const unsigned int *pct, unsigned int min_young, struct model_plan *out,
 		  bool *use_default);
 
+/*
+ * What the kernel's plan @plan comes to on Linux 7.3, whose plans list the
+ * chunks its walk tries first (not only those it would collapse): each
+ * chunk tried, with the fallback to smaller orders inside it, as the
+ * record in @t predicts.
+ */
+void model_kernel_outcome(const struct mthp_policy_test *t, const struct mthp_policy_chunk *plan,
+			  unsigned int nr, struct model_plan *out);
+
 static inline bool test_pte(const __u64 *map, unsigned int i)
 {
 	return map[i / 64] >> (i % 64) & 1;
