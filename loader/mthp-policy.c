@@ -420,8 +420,10 @@ static void random_range(struct mthp_policy_test *t, unsigned int seed)
 	memset(t, 0, sizeof(*t));
 	srand(seed);
 	for (i = 0; i < MTHP_POLICY_NR_PTES; i++) {
-		if (rand() % 100 < d)
-			t->present[i / 64] |= 1ULL << (i % 64);
+		if (rand() % 100 >= d)
+			continue;
+		t->present[i / 64] |= 1ULL << (i % 64);
+		/* Young only where a page is: the kernel refuses anything else. */
 		if (rand() % 100 < 50)
 			t->young[i / 64] |= 1ULL << (i % 64);
 	}

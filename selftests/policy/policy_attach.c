@@ -5,7 +5,9 @@
  * back must be the policy's plan (model.c) for that occupancy.  Then a
  * broken policy: its plans are rejected, the rejection counters move and
  * the layout is the kernel default's.  Each policy is detached again and
- * the default must be in charge.
+ * the default must be in charge.  A policy's own chunks fill as many empty
+ * PTEs as it chooses: aggressive lays the ranges out the same with
+ * max_ptes_none at 0 as at 511.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,16 +53,17 @@ static long policy_stat(const char *key)
 
 /*
  * Fault the patterns, attach with "mthp-policy attach @args", and let
- * khugepaged settle.  Returns the patterns, or NULL if the attach failed.
+ * khugepaged settle with max_ptes_none at @none.  Returns the patterns,
+ * or NULL if the attach failed.
  */
-static char *attach_and_collapse(const char *args)
+static char *attach_and_collapse(const char *args, const char *none)
 {
 	char *p;
 
 	if (thp_set_orders(0, "never"))
 		ksft_exit_fail_msg("setup failed\n");
 	p = fault_patterns(all, NPAT);
-	if (!p || thp_write("khugepaged/max_ptes_none", "511"))
+	if (!p || thp_write("khugepaged/max_ptes_none", none))
 		ksft_exit_fail_msg("setup failed\n");
 	if (sh("%s attach %s", loader, args)) {
 		pmd_unmap(p, NPAT);
@@ -72,15 +75,15 @@ static char *attach_and_collapse(const char *args)
 	return p;
 }
 
-/* Attach @policy (with @params), collapse, compare, detach. */
-static void check_attached(const char *policy, const char *params)
+/* Attach @policy (with @params), collapse with max_ptes_none @none, compare, detach. */
+static void check_attached(const char *policy, const char *params, const char *none)
 {
 	char args[256];
 	char *p;
 	int ok;
 
 	snprintf(args, sizeof(args), "%s %s", policy, params);
-	p = attach_and_collapse(args);
+	p = attach_and_collapse(args, none);
 	if (!p) {
 		ksft_test_result_fail("%s: attach failed\n", policy);
 		return;
@@ -89,8 +92,9 @@ static void check_attached(const char *policy, const char *params)
 	ok &= layout_is(p, all, NPAT, policy, policy);
 	if (sh("%s detach > /dev/null", loader) || !policy_is("none"))
 		ok = 0;
-	ksft_test_result(ok, "%s%s%s: layout is the policy's plan, then detached\n", policy,
-			 *params ? " " : "", params);
+	ksft_test_result(ok, "%s%s%s: layout is the policy's plan%s, then detached\n", policy,
+			 *params ? " " : "", params,
+			 strcmp(none, "511") ? " with max_ptes_none 0" : "");
 	pmd_unmap(p, NPAT);
 }
 
@@ -103,7 +107,7 @@ static void check_broken(const char *obj, const char *mode, const char *reason)
 	int ok;
 
 	snprintf(args, sizeof(args), "%s mode=%s", obj, mode);
-	p = attach_and_collapse(args);
+	p = attach_and_collapse(args, "511");
 	if (!p) {
 		ksft_test_result_fail("broken mode %s: attach failed\n", mode);
 		return;
@@ -130,13 +134,14 @@ int main(void)
 	snprintf(loader, sizeof(loader), "%s/loader/mthp-policy", build);
 	snprintf(broken, sizeof(broken), "%s/bpf-policies/broken.bpf.o", build);
 	sh("%s detach > /dev/null 2>&1", loader);
-	ksft_set_plan(7 + 4);
-	check_attached("default", "");
-	check_attached("conservative", "");
-	check_attached("aggressive", "");
-	check_attached("threshold", "pct2=100 pct4=50 pct9=90");
-	check_attached("hot", "");
-	check_attached("pmd-only", "");
+	ksft_set_plan(8 + 4);
+	check_attached("default", "", "511");
+	check_attached("conservative", "", "511");
+	check_attached("aggressive", "", "511");
+	check_attached("aggressive", "", "0");
+	check_attached("threshold", "pct2=100 pct4=50 pct9=90", "511");
+	check_attached("hot", "", "511");
+	check_attached("pmd-only", "", "511");
 	/* A parameter the policy does not have: refused, nothing attached. */
 	ksft_test_result(sh("%s attach threshold min_young=5 2>/dev/null", loader) == 1 &&
 			 policy_is("none"), "attach with an unknown parameter fails cleanly\n");
@@ -144,5 +149,6 @@ int main(void)
 	check_broken(broken, "5", "overlap");
 	check_broken(broken, "4", "order");
 	check_broken(broken, "0", "retval");
+	thp_write("khugepaged/max_ptes_none", "511");
 	ksft_finished();
 }

@@ -233,8 +233,10 @@ static void check_broken(void)
 		for (p = 0; p < NR - 16; p++)		/* the last 64K empty */
 			if (cases[i].mode != 9 || p % 2)
 				set_pte(t.present, p);
-		if (cases[i].mode == 7)
+		if (cases[i].mode == 7) {	/* a swap entry where no page is */
+			t.present[100 / 64] &= ~(1ULL << (100 % 64));
 			set_pte(t.swap, 100);
+		}
 		if (cases[i].mode == 8)
 			set_pte(t.shared, 100);
 		t.orders = 1 << 2 | 1 << 4 | 1 << 9;	/* never order 3 */
