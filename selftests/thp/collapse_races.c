@@ -22,10 +22,12 @@
  * process fragments memory (part 2), and the test's own threads read,
  * write and zap their pages.  Every page is checked against what was
  * written last: zero if never written or zapped since.  A kernel report
- * is caught by the VM runner; a stuck access by the alarm() below.
+ * is caught by the VM runner; a stuck access by the watchdog thread, which
+ * prints where each of our tasks is in the kernel when a part runs late.
  *
  * Usage: collapse_races [-t SECONDS]   (racing time per part)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -180,20 +182,154 @@ static void end_children(void)
 		kill(fragmenter_pid, SIGKILL);
 }
 
-/* The safety net: an access stuck on a stale migration entry, a hang. */
+static void bail(void)
+{
+	end_children();
+	restore_knobs();
+	_exit(KSFT_FAIL);
+}
+
+/* The last safety net, if the watchdog thread below is stuck too. */
 static void on_alarm(int sig)
 {
 	static const char msg[] =
-		"Bail out! collapse_races: still running past its time limit: an access or a thread is stuck\n";
-
+		"Bail out! collapse_races: still running past its time limit\n";
 	ssize_t ignored;
 
 	(void)sig;
 	ignored = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
 	(void)ignored;
-	end_children();
-	restore_knobs();
-	_exit(KSFT_FAIL);
+	bail();
+}
+
+/* --- the watchdog: what each of our tasks is doing when a part runs late --- */
+
+static void print_file_line(const char *tag, const char *path)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	/* One message per line, so that each stays a TAP comment. */
+	for (char *save, *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		ksft_print_msg("%s%s\n", tag, line);
+}
+
+static void dump_tasks(pid_t pid, const char *who)
+{
+	char dir[64], path[384];	/* dir, a d_name of up to 255, a file */
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", pid);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		ksft_print_msg("%s task %s:\n", who, de->d_name);
+		/* State is the third field of stat; wchan and the kernel stack say where. */
+		snprintf(path, sizeof(path), "%s/%s/stat", dir, de->d_name);
+		print_file_line("  stat: ", path);
+		snprintf(path, sizeof(path), "%s/%s/wchan", dir, de->d_name);
+		print_file_line("  wchan: ", path);
+		snprintf(path, sizeof(path), "%s/%s/stack", dir, de->d_name);
+		print_file_line("  ", path);
+	}
+	closedir(d);
+}
+
+static void dump_all(const char *why)
+{
+	int fd;
+
+	ksft_print_msg("%s; our tasks:\n", why);
+	dump_tasks(getpid(), "test");
+	if (compactor_pid > 0)
+		dump_tasks(compactor_pid, "compactor");
+	if (fragmenter_pid > 0)
+		dump_tasks(fragmenter_pid, "fragmenter");
+	/* The kernel's list of blocked tasks, into the log the runner shows. */
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "w", 1) != 1)
+			ksft_print_msg("sysrq: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
+static int part_done;
+static double watch_soft, watch_hard;	/* CLOCK_MONOTONIC deadlines */
+
+/*
+ * A part past its soft deadline is slow (a loaded host, a debug kernel):
+ * say where its tasks are and go on.  Past the hard one it is stuck: say
+ * where again (a stack that has not moved is a hang), and fail.
+ */
+static void *watchdog_fn(void *arg)
+{
+	struct timespec ts;
+	int late = 0, rc = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&watch_lock);
+	while (!part_done) {
+		double t = late ? watch_hard : watch_soft;
+
+		ts.tv_sec = (time_t)t;
+		ts.tv_nsec = (long)((t - ts.tv_sec) * 1e9);
+		rc = pthread_cond_timedwait(&watch_cond, &watch_lock, &ts);
+		if (rc != ETIMEDOUT || part_done)
+			continue;
+		pthread_mutex_unlock(&watch_lock);
+		if (!late) {
+			dump_all("running late");
+			late = 1;
+		} else {
+			dump_all("stuck");
+			ksft_print_msg("Bail out! collapse_races: still running past its time limit: an access or a thread is stuck\n");
+			bail();
+		}
+		pthread_mutex_lock(&watch_lock);
+	}
+	pthread_mutex_unlock(&watch_lock);
+	return NULL;
+}
+
+static void watch_start(pthread_t *tid, double t0, int secs)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&watch_cond, &attr);
+	part_done = 0;
+	watch_soft = t0 + secs + 60;
+	watch_hard = t0 + secs + 240;
+	if (pthread_create(tid, NULL, watchdog_fn, NULL))
+		ksft_exit_fail_msg("pthread_create failed\n");
+	alarm(secs + 300);
+}
+
+static void watch_end(pthread_t tid)
+{
+	pthread_mutex_lock(&watch_lock);
+	part_done = 1;
+	pthread_cond_signal(&watch_cond);
+	pthread_mutex_unlock(&watch_lock);
+	pthread_join(tid, NULL);
+	alarm(0);
 }
 
 /* --- pages and their values --- */
@@ -665,9 +801,9 @@ static void final_check(void)
 static void run_part(const char *name, int migration, int secs)
 {
 	struct worker workers[2];
-	pthread_t splitter, neighbour;
+	pthread_t splitter, neighbour, watchdog;
 	struct stats before, after;
-	double t0, t1, t2;
+	double t0, t1, t_join, t_reap, t2;
 	long collapses;
 	unsigned int i;
 
@@ -675,10 +811,9 @@ static void run_part(const char *name, int migration, int secs)
 	nice_threads = migration;
 	if (setup_ranges(!migration))
 		ksft_exit_fail_msg("%s: setting up the ranges failed\n", name);
-	/* Racing time, joins, the final check and a slow kernel. */
-	alarm(secs + 180);
 	read_stats(&before);
 	t0 = now();
+	watch_start(&watchdog, t0, secs);
 	if (start_collapsing())
 		ksft_exit_fail_msg("%s: THP setup failed\n", name);
 	if (migration) {
@@ -713,18 +848,22 @@ static void run_part(const char *name, int migration, int secs)
 	}
 	for (i = 0; i < 2; i++)
 		pthread_join(workers[i].tid, NULL);
+	t_join = now();
 	if (migration) {
 		end_children();
 		waitpid(compactor_pid, NULL, 0);
 		waitpid(fragmenter_pid, NULL, 0);
 		compactor_pid = fragmenter_pid = 0;
 	}
+	t_reap = now();
 	read_stats(&after);
 	final_check();
 	t2 = now();
-	alarm(0);
+	watch_end(watchdog);
 
 	ksft_print_msg("%s: %.1f s of racing, %.1f s in all\n", name, t1 - t0, t2 - t0);
+	ksft_print_msg("after the racing: %.1f s to stop our threads, %.1f s to end the children, %.1f s to check every page\n",
+		       t_join - t1, t_reap - t_join, t2 - t_reap);
 	if (!migration)
 		ksft_print_msg("split/merge iterations: %lu\n", n_splits);
 	else
