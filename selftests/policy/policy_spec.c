@@ -256,6 +256,49 @@ static void check_broken(void)
 	bpf_object__close(obj);
 }
 
+/* Records no scan makes are refused, not planned. */
+static void check_invalid_records(void)
+{
+	static const char * const what[] = {
+		"a PTE both present and swapped", "a shared PTE with no page",
+		"a young PTE with no page", "a folio order with no page",
+		"a non-zero pad",
+	};
+	static struct mthp_policy_test t;
+	struct bpf_object *obj;
+	unsigned int i, p;
+	int fd = -1, ret;
+
+	obj = load("default", &fd);
+	if (!obj) {
+		ksft_test_result_fail("invalid records: load\n");
+		return;
+	}
+	for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		for (p = 0; p < NR / 2; p++)
+			set_pte(t.present, p);
+		t.orders = 1 << 2 | 1 << 4 | 1 << 9;
+		t.max_ptes_none = NR - 1;
+		t.max_ptes_shared = 256;
+		switch (i) {
+		case 0: set_pte(t.swap, 10); break;
+		case 1: set_pte(t.shared, NR - 10); break;
+		case 2: set_pte(t.young, NR - 10); break;
+		case 3: t.folio_order[NR - 10] = 2; break;
+		case 4: t.pad = 1; break;
+		}
+		ret = run(fd, &t);
+		ksft_test_result(ret == -EINVAL, "invalid record: %s is refused (%d)\n",
+				 what[i], ret);
+	}
+	/* The same record without the flaw runs: it is the flaw that is refused. */
+	t.pad = 0;
+	ret = run(fd, &t);
+	ksft_test_result(ret >= 0, "invalid records: the valid record runs (%d)\n", ret);
+	bpf_object__close(obj);
+}
+
 int main(int argc, char **argv)
 {
 	static const char * const policies[] = {
@@ -273,10 +316,11 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s/bpf-policies", getenv("MTHP_BUILD") ?: "build");
 	objdir = argc > 1 ? argv[1] : dir;
 	ksft_print_header();
-	ksft_set_plan(1 + 6 + 10);
+	ksft_set_plan(1 + 6 + 10 + 6);
 	check_default_is_kernel(20000 / div);
 	for (i = 0; i < 6; i++)
 		check_policy(policies[i], 3000 / div);
 	check_broken();
+	check_invalid_records();
 	ksft_finished();
 }
