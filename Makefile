@@ -6,16 +6,16 @@ comma := ,
 # The kernel base: 7.3 (mainline) or 6.12 (the LTS backport); kernel/$(BASE)/
 # holds its series.  User space (libbpf, bpftool, policies, loader, our
 # selftests) is built once, from USER_BASE's tree and kernel, for both.
-# 6.12 until the 7.3 series carries the hook.
-BASE ?= 6.12
-USER_BASE ?= 6.12
+BASE ?= 7.3
+USER_BASE ?= 7.3
 export BASE USER_BASE
 UAPI := $(CURDIR)/build/$(USER_BASE)/obj-normal/usr/include
 FLAVOURS ?= normal
 # make check runs every test on each of these kernels: the debug ones
 # (KASAN, lockdep, DEBUG_VM) are what prove the page-table and locking
-# changes safe.  7.3's debug kernel joins when the 7.3 series has the hook.
-CHECK_KERNELS ?= 6.12/normal,6.12/debug,7.3/normal
+# changes safe.  7.3's debug kernel is run by hand for now
+# (make test FLAVOURS=debug): with it, make check would pass an hour.
+CHECK_KERNELS ?= 7.3/normal,6.12/normal,6.12/debug
 RUN := python3 selftests/vm/run.py
 RUNFLAGS ?=
 

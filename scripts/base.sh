@@ -6,8 +6,8 @@
 #   build/$BASE/mm-selftests  the tree's mm selftests, against its headers
 # User space (libbpf, bpftool, policies, loader, our selftests) is built once,
 # from USER_BASE's tools/, UAPI headers and BTF, and runs on both bases.
-BASE=${BASE:-6.12}
-USER_BASE=${USER_BASE:-6.12}
+BASE=${BASE:-7.3}
+USER_BASE=${USER_BASE:-7.3}
 case $BASE in
 6.12) TARBALL=${MTHP_TARBALL_6_12:-/usr/src/linux-source-6.12.tar.xz} ;;
 7.3) TARBALL=${MTHP_TARBALL_7_3:-$TOP/build/src/linux-source-7.3.tar.xz} ;;

@@ -555,13 +555,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('tests', nargs='*', help='test names or shell patterns (default: all)')
-    ap.add_argument('--base', default='6.12',
+    ap.add_argument('--base', default='7.3',
                     help='kernel bases to run, comma-separated: 7.3,6.12')
     ap.add_argument('--flavour', default='normal',
                     help='kernel flavours to run, comma-separated: normal,debug')
     ap.add_argument('--kernels', default='', metavar='BASE/FLAVOUR,...',
                     help='the kernels to run, in place of --base x --flavour: '
-                    'e.g. 6.12/normal,6.12/debug,7.3/normal')
+                    'e.g. 7.3/normal,6.12/normal,6.12/debug')
     ap.add_argument('--accel', choices=('auto', 'kvm', 'tcg'), default='auto')
     ap.add_argument('--mem', default='2G')
     ap.add_argument('--smp', type=int, default=2)
