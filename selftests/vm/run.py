@@ -3,7 +3,7 @@
 
 A kernel is a base (7.3 or 6.12) and a flavour (normal or debug), built in
 build/<base>/obj-<flavour>; its tests are named <base>/<flavour>/<test>.
-The guest sees the host's user space read-only over 9p, the repository at the
+The guest sees the host's /usr and /etc read-only over 9p, the repository at the
 same path, and a writable output directory (build/vm/<base>-<flavour>/).
 Tests come from selftests/TESTS; "{base}" in a command is the kernel's base.  Results are printed as TAP with a closing
 "N passed, N failed" line; the exit status is non-zero on any failure.
