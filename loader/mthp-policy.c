@@ -10,14 +10,10 @@
  * pinned under /sys/fs/bpf/mthp-policy/<scope>/.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,91 +22,6 @@
 #include <linux/mthp_policy.h>
 
 #include "mthp-policy.h"
-
-static void vsay(const char *fmt, va_list ap)
-{
-	fputs("mthp-policy: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
-/* A message on stderr that is not an error. */
-void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-}
-
-int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
-volatile sig_atomic_t stop;
-
-void on_signal(int sig)
-{
-	(void)sig;
-	stop = stop + 1;
-}
-
-/*
- * Block the signals that set stop (SIGINT, SIGTERM, SIGHUP); orig gets
- * the mask before.  With them blocked, checking stop and then waiting in
- * wait_signal() loses none: one that came in between ends the wait.
- */
-void block_stop_signals(sigset_t *orig)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, orig);
-}
-
-/*
- * Wait secs seconds, with the signal mask orig: a signal it lets in (one
- * pending already too) runs its handler and ends the wait at once.
- */
-void wait_signal(double secs, const sigset_t *orig)
-{
-	struct timespec ts;
-
-	if (!(secs > 0))
-		return;
-	if (secs > 1e9)
-		secs = 1e9;
-	ts.tv_sec = (time_t)secs;
-	ts.tv_nsec = (long)((secs - ts.tv_sec) * 1e9);
-	if (ts.tv_nsec < 0 || ts.tv_nsec > 999999999)
-		ts.tv_nsec = 999999999;
-	pselect(0, NULL, NULL, NULL, &ts, orig);
-}
 
 /*
  * The scope options, anywhere among the arguments: --cgroup PATH (or

@@ -2,6 +2,7 @@
 /*
  * mthp-policy: what the loader's files share.
  *
+ * util.c         messages, small files, stop signals (calls nothing else)
  * mthp-policy.c  the commands but ab, usage, main
  * policy.c       policy objects: open, scope, load, attach, pins, detach
  * sysfs.c        the khugepaged "policies" table, cgroup paths and ids
@@ -34,7 +35,7 @@ struct bpf_map;
 #define MTHP_POLICY_SHADOW	(1U << 0)
 #endif
 
-/* mthp-policy.c */
+/* util.c */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int read_file(const char *path, char *buf, size_t len);
