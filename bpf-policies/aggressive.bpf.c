@@ -9,6 +9,8 @@
  */
 #include "mthp_policy.bpf.h"
 
+char _license[] SEC("license") = "GPL";
+
 SEC("struct_ops/plan")
 int BPF_PROG(aggressive_plan, struct mthp_collapse_ctx *range)
 {

@@ -207,6 +207,4 @@ static __always_inline int plan_range(struct mthp_collapse_ctx *ctx, u32 orders,
 	return walk_range(ctx, orders, fill, false);
 }
 
-char _license[] SEC("license") = "GPL";
-
 #endif

@@ -12,6 +12,8 @@
  */
 #include "mthp_policy.bpf.h"
 
+char _license[] SEC("license") = "GPL";
+
 /* Percent per order, index = order; 0: scaled from max_ptes_none. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

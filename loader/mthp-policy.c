@@ -68,7 +68,7 @@ static const char *row_where(const struct prow *r, char *buf, size_t len)
 
 static int cmd_list(void)
 {
-	char cur[64] = "", *d, buf[PATH_MAX];
+	char cur[64] = "", buf[PATH_MAX];
 	struct ptable t;
 	bool table = !ptable_read(&t), marked;
 	size_t i;
@@ -77,10 +77,6 @@ static int cmd_list(void)
 	if (read_file(KHUGEPAGED "policy", cur, sizeof(cur)))
 		cur[0] = '\0';
 	cur[strcspn(cur, "\n")] = '\0';
-	/* BPF object names allow no '-': pmd-only runs as pmd_only. */
-	for (d = cur; *d; d++)
-		if (*d == '_')
-			*d = '-';
 	printf("%-14s %-52s %s\n", "policy", "what it does", "parameters");
 	for (i = 0; i < nshipped; i++) {
 		printf("%-14s %-52s %s", shipped[i].name, shipped[i].what, shipped[i].params);
@@ -89,13 +85,7 @@ static int cmd_list(void)
 			continue;
 		}
 		for (k = 0, marked = false; k < t.nrows; k++) {
-			char name[64], *u;
-
-			snprintf(name, sizeof(name), "%s", t.rows[k].name);
-			for (u = name; *u; u++)
-				if (*u == '_')
-					*u = '-';
-			if (!strcmp(t.rows[k].mode, "kernel") || strcmp(name, shipped[i].name))
+			if (!strcmp(t.rows[k].mode, "kernel") || strcmp(t.rows[k].name, shipped[i].name))
 				continue;
 			printf("%s%s%s", marked ? ", " : "  [attached: ",
 			       row_where(&t.rows[k], buf, sizeof(buf)),

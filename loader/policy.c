@@ -29,7 +29,7 @@
 #include "aggressive.skel.h"
 #include "threshold.skel.h"
 #include "hot.skel.h"
-#include "pmd-only.skel.h"
+#include "pmd_only.skel.h"
 
 const struct shipped shipped[] = {
 	{ "default", policy_default__elf_bytes,
@@ -42,7 +42,7 @@ const struct shipped shipped[] = {
 	  "a chunk collapses at pct<order> percent occupancy", "pct2..pct9=0-100" },
 	{ "hot", policy_hot__elf_bytes,
 	  "the default plan, for ranges with young pages", "min_young=0-100" },
-	{ "pmd-only", policy_pmd_only__elf_bytes,
+	{ "pmd_only", policy_pmd_only__elf_bytes,
 	  "PMD-sized collapse only, as before mTHP collapse", "" },
 };
 const size_t nshipped = sizeof(shipped) / sizeof(shipped[0]);

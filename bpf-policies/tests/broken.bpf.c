@@ -6,6 +6,8 @@
  */
 #include "../mthp_policy.bpf.h"
 
+char _license[] SEC("license") = "GPL";
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

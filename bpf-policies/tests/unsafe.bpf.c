@@ -5,6 +5,8 @@
  */
 #include "../mthp_policy.bpf.h"
 
+char _license[] SEC("license") = "GPL";
+
 SEC("struct_ops/plan")
 int BPF_PROG(unsafe_plan, struct mthp_collapse_ctx *range)
 {

@@ -79,7 +79,7 @@ bool model_policy(const char *policy, const struct mthp_policy_test *t,
 		model_plan(t, ~0U, MODEL_FULL, NULL, out);
 	} else if (!strcmp(policy, "aggressive")) {
 		model_plan(t, ~0U, MODEL_ANY, NULL, out);
-	} else if (!strcmp(policy, "pmd-only")) {
+	} else if (!strcmp(policy, "pmd_only")) {
 		model_plan(t, 1U << PMD, MODEL_DEFAULT, NULL, out);
 	} else if (!strcmp(policy, "threshold")) {
 		for (o = 0; o <= PMD; o++)

@@ -141,7 +141,7 @@ int main(void)
 	check_attached("aggressive", "", "0");
 	check_attached("threshold", "pct2=100 pct4=50 pct9=90", "511");
 	check_attached("hot", "", "511");
-	check_attached("pmd-only", "", "511");
+	check_attached("pmd_only", "", "511");
 	/* A parameter the policy does not have: refused, nothing attached. */
 	ksft_test_result(sh("%s attach threshold min_young=5 2>/dev/null", loader) == 1 &&
 			 policy_is("none"), "attach with an unknown parameter fails cleanly\n");

@@ -302,7 +302,7 @@ static void check_invalid_records(void)
 int main(int argc, char **argv)
 {
 	static const char * const policies[] = {
-		"default", "conservative", "aggressive", "threshold", "hot", "pmd-only",
+		"default", "conservative", "aggressive", "threshold", "hot", "pmd_only",
 	};
 	const char *flavour = getenv("MTHP_FLAVOUR");
 	/*

@@ -62,7 +62,7 @@ bpftool_loop() {
 	local i
 	mkdir -p /sys/fs/bpf/lc
 	for i in $(seq 1 $N); do
-		bpftool struct_ops register $P/pmd-only.bpf.o /sys/fs/bpf/lc || return 1
+		bpftool struct_ops register $P/pmd_only.bpf.o /sys/fs/bpf/lc || return 1
 		[ "$(policy)" = pmd_only ] || return 1
 		rm -f /sys/fs/bpf/lc/pmd_only
 		[ "$(policy)" = none ] || return 1

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pmd-only: khugepaged as it was before mTHP collapse.
+ * pmd_only: khugepaged as it was before mTHP collapse.
  *
  * Use it as the control arm of an A/B test, or to keep the old behaviour
  * on a kernel with the mTHP collapse series: a range collapses into one
@@ -8,6 +8,8 @@
  * or not at all; smaller sizes are never collapsed into.
  */
 #include "mthp_policy.bpf.h"
+
+char _license[] SEC("license") = "GPL";
 
 SEC("struct_ops/plan")
 int BPF_PROG(pmd_only_plan, struct mthp_collapse_ctx *range)
@@ -20,6 +22,5 @@ int BPF_PROG(pmd_only_plan, struct mthp_collapse_ctx *range)
 SEC(".struct_ops.link")
 struct mthp_collapse_ops pmd_only = {
 	.plan = (void *)pmd_only_plan,
-	/* object names allow [A-Za-z0-9_.]: sysfs shows pmd_only */
 	.name = "pmd_only",
 };
