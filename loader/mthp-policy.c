@@ -127,7 +127,7 @@ static int cmd_attach(int argc, char **argv)
 	for (i = 1; i < argc; i++)
 		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-	if (check_root("attaching a policy") || check_kernel() || check_scope_supported(&s) ||
+	if (check_root("attaching a policy") || check_kernel() ||
 	    policy_name_ok(argv[0]))
 		return 1;
 	if (attach_policy(argv[0], argc - 1, argv + 1, &s, NULL))
@@ -154,7 +154,7 @@ static int cmd_detach(int argc, char **argv)
 		return fail("detach: unexpected argument '%s'", argv[0]);
 	if (all && !scope_is_default(&s))
 		return fail("detach: --all detaches everything; no --cgroup or --shadow with it");
-	if (check_root("detaching a policy") || check_kernel() || check_scope_supported(&s))
+	if (check_root("detaching a policy") || check_kernel())
 		return 1;
 	return all ? detach_all() : detach_scope(&s);
 }
@@ -174,7 +174,7 @@ static int cmd_replace(int argc, char **argv)
 	for (i = 1; i < argc; i++)
 		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-	if (check_root("replacing a policy") || check_kernel() || check_scope_supported(&s) ||
+	if (check_root("replacing a policy") || check_kernel() ||
 	    policy_name_ok(argv[0]))
 		return 1;
 	return replace_policy(argv[0], argc - 1, argv + 1, &s);
@@ -195,7 +195,7 @@ static int cmd_set(int argc, char **argv)
 	for (i = 0; i < argc; i++)
 		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-	if (check_root("setting parameters") || check_kernel() || check_scope_supported(&s))
+	if (check_root("setting parameters") || check_kernel())
 		return 1;
 	return set_params(&s, argc, argv);
 }

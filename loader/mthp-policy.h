@@ -23,17 +23,11 @@ struct bpf_object;
 struct bpf_map;
 
 #define PIN_DIR		"/sys/fs/bpf/mthp-policy"
-#define PIN_LINK	PIN_DIR "/link"		/* where loaders before scopes pinned */
 #ifndef KHUGEPAGED
 #define KHUGEPAGED	"/sys/kernel/mm/transparent_hugepage/khugepaged/"
 #endif
 #define POLICIES	KHUGEPAGED "policies"
 #define CGROUP_DEFAULT	"/sys/fs/cgroup"
-
-/* The uapi header of a kernel before scoped policies lacks it. */
-#ifndef MTHP_POLICY_SHADOW
-#define MTHP_POLICY_SHADOW	(1U << 0)
-#endif
 
 /* util.c */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -68,7 +62,6 @@ extern const size_t nshipped;
 void quiet_libbpf(void);
 int check_root(const char *what);
 int check_kernel(void);
-int check_scope_supported(const struct scope *s);
 bool scope_is_default(const struct scope *s);
 int policy_name_ok(const char *name);
 int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val);
@@ -105,7 +98,6 @@ struct ptable {
 	struct prow *rows;
 };
 
-bool have_policies(void);
 int ptable_read(struct ptable *t);
 void ptable_free(struct ptable *t);
 int ptable_col(const struct ptable *t, const char *name);

@@ -6,9 +6,7 @@
  * Pins: one directory per scope and mode under /sys/fs/bpf/mthp-policy/,
  * "global", "global-shadow", "cg<ID>", "cg<ID>-shadow", each with the
  * link ("link") and the parameter maps of the policy attached there.  The
- * pinned link holds the only reference to it: unpinning detaches.  Loaders
- * before scopes pinned a system-wide policy in /sys/fs/bpf/mthp-policy
- * itself; detach, replace and set still find it there.
+ * pinned link holds the only reference to it: unpinning detaches.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/mthp_policy.h>
 
 #include "mthp-policy.h"
 
@@ -105,15 +104,6 @@ int check_root(const char *what)
 bool scope_is_default(const struct scope *s)
 {
 	return !s->cgid && !s->shadow;
-}
-
-/* --cgroup and --shadow need a kernel with the policies table. */
-int check_scope_supported(const struct scope *s)
-{
-	if (!scope_is_default(s) && !have_policies())
-		return fail("this kernel has no cgroup-scoped policies (%s is missing): only a system-wide active policy can be attached",
-			    POLICIES);
-	return 0;
 }
 
 static const struct shipped *find_shipped(const char *name)
@@ -508,20 +498,14 @@ static int unpin_dir(const char *dir)
 	return 0;
 }
 
-/* Where the link of a scope is pinned; the legacy place for system-wide. */
+/* Where the link of a scope is pinned, if mthp-policy attached one there. */
 static bool find_pin_dir(const struct scope *s, char *dir, size_t len)
 {
 	char path[PATH_MAX + 8];
 
 	scope_dir(s, dir, len);
 	snprintf(path, sizeof(path), "%s/link", dir);
-	if (exists(path))
-		return true;
-	if (scope_is_default(s) && exists(PIN_LINK)) {
-		snprintf(dir, len, "%s", PIN_DIR);
-		return true;
-	}
-	return false;
+	return exists(path);
 }
 
 /*
@@ -646,24 +630,24 @@ int attach_policy(const char *name, int argc, char **argv, const struct scope *s
 	return 0;
 }
 
-/* Detach what mthp-policy attached at a scope (system-wide: the legacy pin too). */
+/* Detach what mthp-policy attached at a scope. */
 int detach_scope(const struct scope *s)
 {
 	char cur[64] = "", where[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
-	bool pinned, legacy = scope_is_default(s) && exists(PIN_LINK);
+	bool pinned;
 	int held = scope_holder(s, cur, sizeof(cur));
 
 	scope_where(s, where, sizeof(where));
 	scope_dir(s, dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/link", dir);
 	pinned = exists(path);
-	if (!pinned && !legacy) {
+	if (!pinned) {
 		if (held > 0)
 			return fail("policy '%s' %s was not attached by mthp-policy; detach it with the tool that attached it (bpftool struct_ops unregister)",
 				    cur, where);
 		return fail("no policy is attached %s", where);
 	}
-	if ((pinned && unpin_dir(dir)) || (legacy && unpin_dir(PIN_DIR)))
+	if (unpin_dir(dir))
 		return 1;
 	if (scope_is_default(s)) {
 		current_policy(cur, sizeof(cur));
@@ -725,16 +709,6 @@ int detach_all(void)
 	}
 	if (d)
 		closedir(d);
-	if (exists(PIN_LINK)) {
-		struct scope g;
-
-		memset(&g, 0, sizeof(g));
-		snprintf(g.display, sizeof(g.display), "system-wide");
-		if (detach_scope(&g))
-			bad = 1;
-		else
-			done++;
-	}
 	if (!done && !bad)
 		return fail("no policy is attached by mthp-policy");
 	return bad;

@@ -24,11 +24,6 @@
 
 #include "mthp-policy.h"
 
-bool have_policies(void)
-{
-	return !access(POLICIES, F_OK);
-}
-
 /* The whole file, NUL-terminated, in a malloc'ed buffer; NULL and errno. */
 static char *slurp(const char *path)
 {
