@@ -526,7 +526,7 @@ static bool wl_shown(const struct ab *ab, int o)
 {
 	int i;
 
-	if (o == 0 || (o >= 2 && o <= 9))
+	if (o == 0 || (o >= MIN_COLLAPSE_ORDER && o <= pmd_order()))
 		return true;
 	for (i = 0; i < ab->nscans; i++)
 		if (!ab->scans[i].err && ab->scans[i].w.pages[o])

@@ -220,8 +220,11 @@ static int print_stats(bool scoped)
 		"empty", "swap", "shared", "uffd",
 	};
 	char text[4096], key[64], name[64];
+	int o, pmd = pmd_order();
 	size_t i;
-	int o;
+
+	if (pmd < 0)
+		return 1;
 
 	if (read_file(KHUGEPAGED "policy_stats", text, sizeof(text)))
 		return fail("cannot read %s: %s", KHUGEPAGED "policy_stats", strerror(errno));
@@ -241,14 +244,15 @@ static int print_stats(bool scoped)
 		printf(" %s %ld", reasons[i], stat_value(text, key));
 	}
 	printf("\n%-6s %-8s %10s %10s\n", "order", "size", "collapsed", "failed");
-	for (o = 2; o <= 9; o++) {
+	for (o = MIN_COLLAPSE_ORDER; o <= pmd; o++) {
 		long c, f;
 
 		snprintf(key, sizeof(key), "collapsed_order%d", o);
 		c = stat_value(text, key);
 		snprintf(key, sizeof(key), "failed_order%d", o);
 		f = stat_value(text, key);
-		printf("%-6d %5lukB %10ld %10ld\n", o, 4UL << o, c, f);
+		printf("%-6d %5llukB %10ld %10ld\n", o, (unsigned long long)sysconf(_SC_PAGESIZE) / 1024 << o,
+		       c, f);
 	}
 	return 0;
 }
@@ -328,7 +332,8 @@ static void random_range(struct mthp_policy_test *t, unsigned int seed)
 		if (rand() % 100 < 50)
 			t->young[i / 64] |= 1ULL << (i % 64);
 	}
-	t->orders = 0x3fc;
+	/* Every size khugepaged collapses into; pmd_order() was checked by bench. */
+	t->orders = ((2U << pmd_order()) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
 	t->max_ptes_none = seed % 2 ? 511 : 0;
 	t->max_ptes_swap = 64;
 	t->max_ptes_shared = 256;
@@ -340,7 +345,8 @@ static void sparse_range(struct mthp_policy_test *t, unsigned int seed)
 	(void)seed;
 	memset(t, 0, sizeof(*t));
 	memset(t->present, 0x55, sizeof(t->present));
-	t->orders = 0x1fc;		/* 16K..1M, no PMD: nothing to collapse */
+	/* Every mTHP size but the PMD's: nothing to collapse. */
+	t->orders = ((1U << pmd_order()) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
 	t->max_ptes_swap = 64;
 	t->max_ptes_shared = 256;
 }
@@ -401,7 +407,7 @@ static int cmd_bench(int argc, char **argv)
 	}
 	if (ranges <= 0 || repeat <= 0)
 		return fail("bench: -n and -r need positive numbers");
-	if (check_root("bench") || check_kernel())
+	if (check_root("bench") || check_kernel() || pmd_order() < 0)
 		return 1;
 	obj = load_policy("default", 0, NULL, &system_wide);
 	if (!obj)

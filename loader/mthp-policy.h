@@ -23,8 +23,9 @@ struct bpf_object;
 struct bpf_map;
 
 #define PIN_DIR		"/sys/fs/bpf/mthp-policy"
+#define THP_DIR		"/sys/kernel/mm/transparent_hugepage/"
 #ifndef KHUGEPAGED
-#define KHUGEPAGED	"/sys/kernel/mm/transparent_hugepage/khugepaged/"
+#define KHUGEPAGED	THP_DIR "khugepaged/"
 #endif
 #define POLICIES	KHUGEPAGED "policies"
 #define CGROUP_DEFAULT	"/sys/fs/cgroup"
@@ -37,6 +38,9 @@ extern volatile sig_atomic_t stop;	/* SIGINT, SIGTERM: how many so far */
 void on_signal(int sig);
 void block_stop_signals(sigset_t *orig);
 void wait_signal(double secs, const sigset_t *orig);
+int pmd_order(void);
+/* The mTHP orders khugepaged collapses into: 2 (16K with 4K pages) .. PMD. */
+#define MIN_COLLAPSE_ORDER	2
 
 /*
  * Where a policy is attached: system-wide or one cgroup, active or shadow.

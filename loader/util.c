@@ -4,10 +4,12 @@
  * the stop signals.  It calls nothing else of the loader.
  */
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,4 +99,30 @@ void wait_signal(double secs, const sigset_t *orig)
 	if (ts.tv_nsec < 0 || ts.tv_nsec > 999999999)
 		ts.tv_nsec = 999999999;
 	pselect(0, NULL, NULL, NULL, &ts, orig);
+}
+
+/*
+ * The PMD order, from the kernel's hpage_pmd_size and the page size (9
+ * with 4K pages, 11 with 16K, 13 with 64K); -1 and a message without THP.
+ */
+int pmd_order(void)
+{
+	static int order = -2;
+	unsigned long long pmd, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+	char buf[64];
+
+	if (order != -2)
+		return order;
+	order = -1;
+	if (read_file(THP_DIR "hpage_pmd_size", buf, sizeof(buf))) {
+		fail("cannot read %s: %s", THP_DIR "hpage_pmd_size", strerror(errno));
+		return order;
+	}
+	pmd = strtoull(buf, NULL, 10);
+	if (!page || pmd < page || pmd % page || (pmd / page) & (pmd / page - 1)) {
+		fail("unexpected %s: %s", THP_DIR "hpage_pmd_size", buf);
+		return order;
+	}
+	order = __builtin_ctzll(pmd / page);
+	return order;
 }
