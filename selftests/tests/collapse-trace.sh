@@ -10,9 +10,8 @@
 TR=/sys/kernel/tracing
 EV=$TR/events/huge_memory
 W=$MTHP_BUILD/selftests/bin/demo_workload
-. "$(dirname "$0")/tap.sh"
-echo "TAP version 13"
-echo "1..6"
+. "$MTHP_REPO/selftests/tests/tap.sh"
+plan 6
 
 # The event's fields, in order, without the common_ ones.
 fields() {
@@ -58,5 +57,5 @@ t "successful collapses traced at order 2 and order 4" bash -c "$(declare -f suc
 t "isolation traced with the order" bash -c "$(declare -f field); field mm_collapse_huge_page_isolate order | grep -qx 4"
 t "no collapse at order 9 with the PMD size off" \
 	bash -c "$(declare -f field); ! field mm_collapse_huge_page order | grep -qx 9"
-[ $fail = 0 ] || { grep -m5 collapse /tmp/trace.txt | sed 's/^/# /'; }
-exit $fail
+[ $tap_fail = 0 ] || { grep -m5 collapse /tmp/trace.txt | sed 's/^/# /'; }
+done_testing

@@ -9,9 +9,7 @@ T=/sys/kernel/mm/transparent_hugepage
 CG=/sys/fs/cgroup
 OUT=/mthp-out/ab-cli; [ -d /mthp-out ] || OUT=/tmp/ab-cli
 . "$MTHP_REPO/selftests/tests/tap.sh"
-echo "TAP version 13"
-echo "1..7"
-[ -e $T/khugepaged/policies ] || { echo "ok 1 # SKIP no cgroup-scoped policies"; exit 0; }
+plan 7
 
 mkdir -p "$OUT"
 $L detach --all > /dev/null 2>&1
@@ -90,4 +88,4 @@ kill $work 2>/dev/null
 wait $work 2>/dev/null
 rmdir $CG/mthp-cli/nomem $CG/mthp-cli 2>/dev/null
 $L detach --all > /dev/null 2>&1
-exit $fail
+done_testing

@@ -6,15 +6,9 @@
 L=$MTHP_BUILD/loader/mthp-policy
 P=$MTHP_BUILD/bpf-policies
 T=/sys/kernel/mm/transparent_hugepage
-n=0 fail=0
-t() {	# t "description" command...
-	n=$((n + 1))
-	if "${@:2}" > /tmp/lc.out 2>&1; then echo "ok $n $1"; else
-		fail=1; echo "not ok $n $1"; sed 's/^/# /' /tmp/lc.out | tail -8; fi
-}
+. "$MTHP_REPO/selftests/tests/tap.sh"
 policy() { cat $T/khugepaged/policy; }
-echo "TAP version 13"
-echo "1..8"
+plan 8
 
 $L detach > /dev/null 2>&1
 echo 511 > $T/khugepaged/max_ptes_none
@@ -87,4 +81,4 @@ t "the default is in charge after it all" test "$(policy)" = none
 leftover() { ! bpftool map list 2>/dev/null | grep -q struct_ops && ! bpftool prog list 2>/dev/null | grep -q struct_ops; }
 t "no struct_ops map or program left behind" leftover
 t "nothing left pinned" test ! -e /sys/fs/bpf/mthp-policy
-exit $fail
+done_testing

@@ -9,37 +9,29 @@ L=$MTHP_BUILD/loader/mthp-policy
 P=$MTHP_BUILD/bpf-policies
 S=/sys/kernel/mm/transparent_hugepage/khugepaged/policy
 policies="default conservative aggressive threshold hot pmd_only"
-echo "TAP version 13"
-echo "1..18"
-n=0 fail=0
+. "$MTHP_REPO/selftests/tests/tap.sh"
+plan 18
 $L detach > /dev/null 2>&1
+loader_cycle() {	# loader_cycle POLICY: verifier stats in /tmp/pl.out
+	MTHP_VERIFIER_STATS=1 $L attach "$1" > /tmp/pl.out 2>&1 || { cat /tmp/pl.out; return 1; }
+	[ "$(cat $S)" = "$1" ] && $L detach > /dev/null && [ "$(cat $S)" = none ]
+}
+bpftool_cycle() {
+	bpftool struct_ops register $P/$1.bpf.o /sys/fs/bpf/pl &&
+		[ "$(cat $S)" = "$1" ] && rm /sys/fs/bpf/pl/* && [ "$(cat $S)" = none ]
+	local rc=$?
+	rm -f /sys/fs/bpf/pl/*
+	return $rc
+}
 for p in $policies; do
-	n=$((n + 1))
-	if MTHP_VERIFIER_STATS=1 $L attach $p > /tmp/pl.out 2>&1 &&
-	   [ "$(cat $S)" = "$p" ] && $L detach > /dev/null && [ "$(cat $S)" = none ]; then
-		echo "ok $n loader: $p loads, attaches and detaches"
-	else
-		fail=1; echo "not ok $n loader: $p"; sed 's/^/# /' /tmp/pl.out | tail -40
-	fi
+	TAP_TAIL=40 t "loader: $p loads, attaches and detaches" loader_cycle $p
 	insns=$(sed -n 's/^verifier: .*: processed \([0-9]*\) insns.*/\1/p' /tmp/pl.out)
-	n=$((n + 1))
-	if [ -n "$insns" ] && [ "$insns" -le $VERIFIER_MAX ]; then
-		echo "ok $n verifier: $p in $insns instructions (<= $VERIFIER_MAX)"
-	else
-		fail=1; echo "not ok $n verifier: $p in ${insns:-unknown} instructions (> $VERIFIER_MAX)"
-		sed 's/^/# /' /tmp/pl.out | tail -5
-	fi
+	t "verifier: $p in ${insns:-unknown} instructions (<= $VERIFIER_MAX)" \
+		test "${insns:-$((VERIFIER_MAX + 1))}" -le $VERIFIER_MAX
 done
 mkdir -p /sys/fs/bpf/pl
 for p in $policies; do
-	n=$((n + 1))
-	if bpftool struct_ops register $P/$p.bpf.o /sys/fs/bpf/pl > /tmp/pl.out 2>&1 &&
-	   [ "$(cat $S)" = "${p//-/_}" ] && rm /sys/fs/bpf/pl/* && [ "$(cat $S)" = none ]; then
-		echo "ok $n bpftool: $p registers and unregisters"
-	else
-		fail=1; echo "not ok $n bpftool: $p"; sed 's/^/# /' /tmp/pl.out | tail -10
-		rm -f /sys/fs/bpf/pl/*
-	fi
+	t "bpftool: $p registers and unregisters" bpftool_cycle $p
 done
 rmdir /sys/fs/bpf/pl
-exit $fail
+done_testing

@@ -10,9 +10,8 @@ P=$MTHP_BUILD/bpf-policies
 T=/sys/kernel/mm/transparent_hugepage
 TR=/sys/kernel/tracing
 EV=$TR/events/huge_memory/mm_khugepaged_collapse_policy
-. "$(dirname "$0")/tap.sh"
-echo "TAP version 13"
-echo "1..10"
+. "$MTHP_REPO/selftests/tests/tap.sh"
+plan 10
 
 $L detach --all > /dev/null 2>&1
 echo 511 > $T/khugepaged/max_ptes_none
@@ -143,5 +142,5 @@ t "a policy disabled as too slow is traced as such, the default standing" \
 	bash -c "grep -E ' policy=slow .* verdict=disabled .* plan=default' /tmp/pt3 | grep -q ."
 t "its slow calls are traced with their time (> 100 ms)" \
 	bash -c "grep -E ' policy=slow .* verdict=(custom|default) .* time_ns=[0-9]{9,}\$' /tmp/pt3 | grep -q ."
-[ $fail = 0 ] || for f in /tmp/pt1 /tmp/pt2 /tmp/pt3; do head -3 $f | sed 's/^/# /'; done
-exit $fail
+[ $tap_fail = 0 ] || for f in /tmp/pt1 /tmp/pt2 /tmp/pt3; do head -3 $f | sed 's/^/# /'; done
+done_testing

@@ -2,17 +2,7 @@
 # The guest environment every other test assumes: per-size mTHP sysfs,
 # PFNs in pagemap, kpageflags, zram swap, cgroup v2 with memory, BTF and a
 # working bpftool from the tree, debugfs, tracefs and the THP tracepoints.
-n=0 fail=0
-t() {	# t "description" command...
-	n=$((n + 1))
-	if "${@:2}" > /tmp/sanity.out 2>&1; then
-		echo "ok $n $1"
-	else
-		fail=1
-		echo "not ok $n $1"
-		sed 's/^/# /' /tmp/sanity.out | tail -5
-	fi
-}
+. "$MTHP_REPO/selftests/tests/tap.sh"
 THP=/sys/kernel/mm/transparent_hugepage
 sizes() { for o in 2 3 4 5 6 7 8 9; do [ -d $THP/hugepages-$((4 << o))kB ] || return 1; done; }
 pfn() {	# a present page of this shell's stack has a non-zero PFN
@@ -28,8 +18,7 @@ with open('/proc/self/pagemap', 'rb') as f:
 assert e >> 63 and e & ((1 << 55) - 1), hex(e)
 PY
 }
-echo "TAP version 13"
-echo "1..10"
+plan 10
 t "mTHP sysfs for orders 2..9" sizes
 t "khugepaged sysfs" test -w $THP/khugepaged/scan_sleep_millisecs
 t "pagemap shows PFNs to root" pfn
@@ -40,4 +29,4 @@ t "kernel BTF" test -s /sys/kernel/btf/vmlinux
 t "tree bpftool runs and reads BTF" bash -c 'bpftool btf dump file /sys/kernel/btf/vmlinux format c | grep -q "struct mm_struct {"'
 t "THP tracepoints" test -d /sys/kernel/tracing/events/huge_memory/mm_collapse_huge_page
 t "KUnit debugfs" test -d /sys/kernel/debug/kunit -o -e /sys/kernel/debug
-exit $fail
+done_testing
