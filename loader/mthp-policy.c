@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +25,46 @@
 #include "mthp-policy.h"
 
 /*
- * The scope options, anywhere among the arguments: --cgroup PATH (or
- * --cgroup=PATH), --shadow, and for detach --all.  They are taken out;
- * the other arguments stay, in order, and are counted in *argc.
+ * The scope options, anywhere among a command's arguments (argv[0] is the
+ * command): --cgroup PATH, --shadow, and for detach --all.  On return
+ * *argc and *argv are the other arguments, in order.
  */
-static int scope_args(const char *cmd, int *argc, char **argv, struct scope *s, bool *all)
+static int scope_args(int *argc, char ***argv, struct scope *s, bool *all)
 {
-	const char *cg = NULL;
-	int i, n = 0;
+	static const struct option opts[] = {
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "shadow", no_argument, NULL, 's' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = (*argv)[0], *cg = NULL;
+	int opt;
 
 	memset(s, 0, sizeof(*s));
-	for (i = 0; i < *argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--cgroup")) {
-			if (i + 1 >= *argc)
-				return fail("%s: --cgroup needs a cgroup directory", cmd);
-			cg = argv[++i];
-		} else if (!strncmp(a, "--cgroup=", 9)) {
-			cg = a + 9;
-		} else if (!strcmp(a, "--shadow")) {
+	optind = 0;	/* GNU getopt: start again; options may follow arguments */
+	opterr = 0;
+	while ((opt = getopt_long(*argc, *argv, ":", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cg = optarg;
+			break;
+		case 's':
 			s->shadow = true;
-		} else if (!strcmp(a, "--all") && all) {
-			*all = true;
-		} else if (a[0] == '-' && a[1] == '-') {
-			return fail("%s: unknown option %s", cmd, a);
-		} else {
-			argv[n++] = argv[i];
+			break;
+		case 'a':
+			if (all) {
+				*all = true;
+				break;
+			}
+			/* fall through */
+		case '?':
+			return fail("%s: unknown option %s", cmd, (*argv)[optind - 1]);
+		case ':':
+			return fail("%s: %s needs a value", cmd, (*argv)[optind - 1]);
 		}
 	}
-	*argc = n;
+	*argc -= optind;
+	*argv += optind;
 	if (cg)
 		return cgroup_resolve(cg, s);
 	snprintf(s->display, sizeof(s->display), "system-wide");
@@ -66,14 +77,17 @@ static const char *row_where(const struct prow *r, char *buf, size_t len)
 	return cgroup_name(r->cgid, buf, len);
 }
 
-static int cmd_list(void)
+static int cmd_list(int argc, char **argv)
 {
 	char cur[64] = "", buf[PATH_MAX];
 	struct ptable t;
-	bool table = !ptable_read(&t), marked;
+	bool table, marked;
 	size_t i;
 	int k;
 
+	if (argc > 1)
+		return fail("list: unexpected argument '%s'", argv[1]);
+	table = !ptable_read(&t);
 	if (read_file(KHUGEPAGED "policy", cur, sizeof(cur)))
 		cur[0] = '\0';
 	cur[strcspn(cur, "\n")] = '\0';
@@ -120,15 +134,14 @@ static int cmd_attach(int argc, char **argv)
 	__u32 idx, val;
 	int i;
 
-	if (scope_args("attach", &argc, argv, &s, NULL))
+	if (scope_args(&argc, &argv, &s, NULL))
 		return 1;
 	if (argc < 1)
 		return fail("attach: which policy? (`mthp-policy list` shows them)");
 	for (i = 1; i < argc; i++)
 		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-	if (check_root("attaching a policy") || check_kernel() ||
-	    policy_name_ok(argv[0]))
+	if (policy_name_ok(argv[0]))
 		return 1;
 	if (attach_policy(argv[0], argc - 1, argv + 1, &s, NULL))
 		return 1;
@@ -148,14 +161,12 @@ static int cmd_detach(int argc, char **argv)
 	bool all = false;
 	struct scope s;
 
-	if (scope_args("detach", &argc, argv, &s, &all))
+	if (scope_args(&argc, &argv, &s, &all))
 		return 1;
 	if (argc)
 		return fail("detach: unexpected argument '%s'", argv[0]);
 	if (all && !scope_is_default(&s))
 		return fail("detach: --all detaches everything; no --cgroup or --shadow with it");
-	if (check_root("detaching a policy") || check_kernel())
-		return 1;
 	return all ? detach_all() : detach_scope(&s);
 }
 
@@ -167,15 +178,14 @@ static int cmd_replace(int argc, char **argv)
 	__u32 idx, val;
 	int i;
 
-	if (scope_args("replace", &argc, argv, &s, NULL))
+	if (scope_args(&argc, &argv, &s, NULL))
 		return 1;
 	if (argc < 1)
 		return fail("replace: with which policy? (`mthp-policy list` shows them)");
 	for (i = 1; i < argc; i++)
 		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-	if (check_root("replacing a policy") || check_kernel() ||
-	    policy_name_ok(argv[0]))
+	if (policy_name_ok(argv[0]))
 		return 1;
 	return replace_policy(argv[0], argc - 1, argv + 1, &s);
 }
@@ -188,15 +198,13 @@ static int cmd_set(int argc, char **argv)
 	__u32 idx, val;
 	int i;
 
-	if (scope_args("set", &argc, argv, &s, NULL))
+	if (scope_args(&argc, &argv, &s, NULL))
 		return 1;
 	if (!argc)
 		return fail("set: expected key=value");
 	for (i = 0; i < argc; i++)
 		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
 			return 1;
-	if (check_root("setting parameters") || check_kernel())
-		return 1;
 	return set_params(&s, argc, argv);
 }
 
@@ -294,8 +302,8 @@ static int cmd_stats(int argc, char **argv)
 		if (every <= 0)
 			return fail("-w needs a positive number of seconds");
 	}
-	if (check_kernel())
-		return 1;
+	if (optind < argc)
+		return fail("stats: unexpected argument '%s'", argv[optind]);
 	if (!every)
 		return show_stats();
 	signal(SIGINT, on_signal);
@@ -407,7 +415,9 @@ static int cmd_bench(int argc, char **argv)
 	}
 	if (ranges <= 0 || repeat <= 0)
 		return fail("bench: -n and -r need positive numbers");
-	if (check_root("bench") || check_kernel() || pmd_order() < 0)
+	if (optind < argc)
+		return fail("bench: unexpected argument '%s'", argv[optind]);
+	if (pmd_order() < 0)
 		return 1;
 	obj = load_policy("default", 0, NULL, &system_wide);
 	if (!obj)
@@ -460,31 +470,65 @@ static void usage(FILE *f)
 		"ARM: POLICY[,key=value...][@CGROUP][:shadow], e.g. threshold,pct9=50@/sys/fs/cgroup/b\n");
 }
 
+#define NEEDS_ROOT	(1U << 0)	/* CAP_BPF and CAP_SYS_ADMIN: be root */
+#define NEEDS_HOOK	(1U << 1)	/* a kernel with mthp_collapse_ops */
+
+/* Each command gets its own name as argv[0], and its arguments. */
+static const struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	unsigned int needs;
+	const char *what;	/* "<what> needs root" */
+} cmds[] = {
+	{ "list",	cmd_list,	0,				NULL },
+	{ "attach",	cmd_attach,	NEEDS_ROOT | NEEDS_HOOK,	"attaching a policy" },
+	{ "detach",	cmd_detach,	NEEDS_ROOT | NEEDS_HOOK,	"detaching a policy" },
+	{ "replace",	cmd_replace,	NEEDS_ROOT | NEEDS_HOOK,	"replacing a policy" },
+	{ "set",	cmd_set,	NEEDS_ROOT | NEEDS_HOOK,	"setting parameters" },
+	{ "stats",	cmd_stats,	NEEDS_HOOK,			NULL },
+	{ "ab",		cmd_ab,		NEEDS_ROOT | NEEDS_HOOK,	"ab" },
+	{ "bench",	cmd_bench,	NEEDS_ROOT | NEEDS_HOOK,	"bench" },
+};
+
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : "";
+	const char *name = argc > 1 ? argv[1] : "";
+	const struct cmd *c = NULL;
+	size_t i;
 
-	quiet_libbpf();
-	if (!strcmp(cmd, "list"))
-		return cmd_list();
-	if (!strcmp(cmd, "attach") && argc >= 3)
-		return cmd_attach(argc - 2, argv + 2);
-	if (!strcmp(cmd, "detach"))
-		return cmd_detach(argc - 2, argv + 2);
-	if (!strcmp(cmd, "replace") && argc >= 3)
-		return cmd_replace(argc - 2, argv + 2);
-	if (!strcmp(cmd, "set"))
-		return cmd_set(argc - 2, argv + 2);
-	if (!strcmp(cmd, "stats"))
-		return cmd_stats(argc - 1, argv + 1);
-	if (!strcmp(cmd, "ab"))
-		return cmd_ab(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench"))
-		return cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+	if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
 		usage(stdout);
 		return 0;
 	}
-	usage(stderr);
-	return 2;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(name, cmds[i].name))
+			c = &cmds[i];
+	if (!c) {
+		if (name[0])
+			fail("unknown command '%s'", name);
+		usage(stderr);
+		return 2;
+	}
+	quiet_libbpf();
+	/* Asking for help needs nothing; ab has a page of its own. */
+	if (wants_help(argc - 1, argv + 1)) {
+		if (c->fn == cmd_ab)
+			return c->fn(argc - 1, argv + 1);
+		usage(stdout);
+		return 0;
+	}
+	if (((c->needs & NEEDS_ROOT) && check_root(c->what)) ||
+	    ((c->needs & NEEDS_HOOK) && check_kernel()))
+		return 1;
+	return c->fn(argc - 1, argv + 1);
 }
