@@ -6,7 +6,9 @@
  * mthp-policy.c  the commands but ab, usage, main
  * policy.c       policy objects: open, scope, load, attach, pins, detach
  * sysfs.c        the khugepaged "policies" table, cgroup paths and ids
- * ab.c           ab (side by side comparison), the tables of stats
+ * ab.c           ab (side by side comparison): arms, sampling, the run loop
+ * report.c       ab's output: text table, workload view, JSON, Prometheus
+ * json_writer.c  the JSON writer report.c writes through
  * workload.c     a cgroup's anonymous memory by folio size
  */
 #ifndef MTHP_POLICY_LOADER_H
@@ -113,7 +115,7 @@ int cgroup_resolve(const char *arg, struct scope *s);
 const char *cgroup_name(__u64 id, char *buf, size_t len);
 int cgroup_path_of(__u64 id, char *path, size_t len);
 
-/* ab.c */
+/* ab.c, report.c */
 int cmd_ab(int argc, char **argv);
 int print_policies_table(FILE *f);
 
