@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A small streaming JSON writer; see json_writer.h. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "json_writer.h"
 
@@ -28,9 +29,12 @@ static void jw_open(struct json_writer *w, char c)
 {
 	jw_sep(w);
 	fputc(c, w->f);
-	/* Deeper than the writer tracks: still valid JSON, commas may be off. */
-	if (w->depth < JW_MAX_DEPTH - 1)
-		w->depth++;
+	/* A caller's bug, not input: nothing written nests this deep. */
+	if (w->depth == JW_MAX_DEPTH - 1) {
+		fputs("json_writer: nested too deep\n", stderr);
+		abort();
+	}
+	w->depth++;
 	w->first[w->depth] = true;
 }
 

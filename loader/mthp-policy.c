@@ -37,14 +37,22 @@ static int scope_args(int *argc, char ***argv, struct scope *s, bool *all)
 		{ "all", no_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = (*argv)[0], *cg = NULL;
-	int opt;
+	char **av = *argv, *cg = NULL;
+	int opt, n = 0;
 
 	memset(s, 0, sizeof(*s));
-	optind = 0;	/* GNU getopt: start again; options may follow arguments */
+	optind = 0;	/* start again */
 	opterr = 0;
-	while ((opt = getopt_long(*argc, *argv, ":", opts, NULL)) != -1) {
+	/*
+	 * "-": the other arguments come back in order as option 1, whatever
+	 * POSIXLY_CORRECT says; each goes back into av[1..], which getopt
+	 * has read already.
+	 */
+	while ((opt = getopt_long(*argc, av, "-:", opts, NULL)) != -1) {
 		switch (opt) {
+		case 1:
+			av[++n] = optarg;
+			break;
 		case 'c':
 			cg = optarg;
 			break;
@@ -56,15 +64,20 @@ static int scope_args(int *argc, char ***argv, struct scope *s, bool *all)
 				*all = true;
 				break;
 			}
-			/* fall through */
-		case '?':
-			return fail("%s: unknown option %s", cmd, (*argv)[optind - 1]);
+			return fail("%s: --all is for detach only", av[0]);
 		case ':':
-			return fail("%s: %s needs a value", cmd, (*argv)[optind - 1]);
+			return fail("%s: %s needs a value", av[0], av[optind - 1]);
+		default:
+			if (optopt)
+				return fail("%s: unknown option -%c", av[0], optopt);
+			return fail("%s: unknown option %s", av[0], av[optind - 1]);
 		}
 	}
-	*argc -= optind;
-	*argv += optind;
+	/* After "--", getopt returns the rest as they are. */
+	while (optind < *argc)
+		av[++n] = av[optind++];
+	*argc = n;
+	*argv = av + 1;
 	if (cg)
 		return cgroup_resolve(cg, s);
 	snprintf(s->display, sizeof(s->display), "system-wide");
@@ -490,14 +503,10 @@ static const struct cmd {
 	{ "bench",	cmd_bench,	NEEDS_ROOT | NEEDS_HOOK,	"bench" },
 };
 
+/* "<command> -h" or "<command> --help": the first argument only, not a value. */
 static bool wants_help(int argc, char **argv)
 {
-	int i;
-
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return true;
-	return false;
+	return argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
 }
 
 int main(int argc, char **argv)

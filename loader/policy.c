@@ -122,10 +122,24 @@ static bool is_object_path(const char *name)
 }
 
 /* A shipped name or a path: checked before anything is loaded. */
+/* A policy's name is a C identifier: say so to whoever types pmd-only. */
+static int no_such_policy(const char *name)
+{
+	char alt[64], *p;
+
+	snprintf(alt, sizeof(alt), "%s", name);
+	for (p = alt; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	if (strcmp(alt, name) && find_shipped(alt))
+		return fail("no such policy '%s'; did you mean '%s'?", name, alt);
+	return fail("no such policy '%s' (`mthp-policy list` shows them)", name);
+}
+
 int policy_name_ok(const char *name)
 {
 	if (!name[0] || (!find_shipped(name) && !is_object_path(name)))
-		return fail("no such policy '%s' (`mthp-policy list` shows them)", name);
+		return no_such_policy(name);
 	return 0;
 }
 
@@ -144,7 +158,7 @@ static struct bpf_object *open_policy(const char *name)
 	} else if (is_object_path(name)) {
 		obj = bpf_object__open_file(name, NULL);
 	} else {
-		fail("no such policy '%s' (`mthp-policy list` shows them)", name);
+		no_such_policy(name);
 		return NULL;
 	}
 	if (!obj) {
