@@ -27,10 +27,10 @@ int BPF_PROG(hot_plan, struct mthp_collapse_ctx *range)
 	u32 pct = v && *v ? *v : 50;
 
 	if (bpf_mthp_chunk_info(range, 0, PMD_ORDER, &ci) || !ci.present)
-		return PLAN_DEFAULT;
+		return MTHP_PLAN_DEFAULT;
 	if (ci.young * 100 >= pct * ci.present)
-		return PLAN_DEFAULT;
-	return PLAN_CUSTOM;	/* an empty plan: leave the range alone */
+		return MTHP_PLAN_DEFAULT;
+	return MTHP_PLAN_CUSTOM;	/* an empty plan: leave the range alone */
 }
 
 SEC(".struct_ops.link")

@@ -17,9 +17,11 @@ extern int bpf_mthp_chunk_info(const struct mthp_collapse_ctx *ctx, u32 offset,
 extern int bpf_mthp_plan_add(struct mthp_collapse_ctx *ctx, u32 offset, u32 order) __ksym;
 extern int bpf_mthp_plan_default(struct mthp_collapse_ctx *ctx) __ksym;
 
-/* enum mthp_plan_verdict, which BTF may not carry. */
-#define PLAN_CUSTOM	0
-#define PLAN_DEFAULT	1
+/*
+ * A plan's verdict, MTHP_PLAN_CUSTOM or MTHP_PLAN_DEFAULT, is enum
+ * mthp_plan_verdict of the kernel's BTF (vmlinux.h), as are the rejection
+ * reasons (enum mthp_reject): a policy does not restate them.
+ */
 
 #define PMD_ORDER	9
 #define MIN_ORDER	2
@@ -106,7 +108,7 @@ static __always_inline u64 unit_mask(u32 first, u32 units)
  * The 16K units already decided are bits of done0/done1; the next chunk to
  * look at starts at the first unit still open, so each iteration visits one
  * chunk, in address order, and chunks are added in the recursion's order.
- * Returns PLAN_CUSTOM.
+ * Returns MTHP_PLAN_CUSTOM.
  */
 static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 				      const struct fill *fill, const bool full_below)
@@ -119,7 +121,7 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 
 	orders &= ctx->orders & 0x3fc;
 	if (!orders)
-		return PLAN_CUSTOM;
+		return MTHP_PLAN_CUSTOM;
 	min_order = __builtin_ctz(orders);
 	/*
 	 * A look at the whole range before the loop, whose iterator costs as
@@ -129,7 +131,7 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 	 */
 	if (bpf_mthp_chunk_info(ctx, 0, PMD_ORDER, &ci) || !ci.present ||
 	    (full_below && !ci.full_units && !(orders & (1U << PMD_ORDER))))
-		return PLAN_CUSTOM;
+		return MTHP_PLAN_CUSTOM;
 	/* At most 255 chunks, plus a step down per order. */
 	bpf_for(i, 0, 2 * NR_UNITS + PMD_ORDER) {
 		u32 units, first, w;
@@ -191,7 +193,7 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 		order--;
 		descend = true;
 	}
-	return PLAN_CUSTOM;
+	return MTHP_PLAN_CUSTOM;
 }
 
 /*

@@ -49,7 +49,7 @@ int BPF_PROG(broken_plan, struct mthp_collapse_ctx *range)
 			bpf_mthp_plan_add(range, i * 16, 4);
 		break;
 	}
-	return PLAN_CUSTOM;
+	return MTHP_PLAN_CUSTOM;
 }
 
 SEC(".struct_ops.link")

@@ -25,12 +25,12 @@ int BPF_PROG(slow_plan, struct mthp_collapse_ctx *range)
 	int i;
 
 	if (!n)
-		return PLAN_DEFAULT;
+		return MTHP_PLAN_DEFAULT;
 	bpf_for(i, 0, *n)
 		if (!bpf_mthp_chunk_info(range, (i & 127) << 2, 2, &ci))
 			sum += ci.present;
 	/* Never true: keeps the loop's work from being optimised away. */
-	return sum == 0xdeadbeef ? PLAN_CUSTOM : PLAN_DEFAULT;
+	return sum == 0xdeadbeef ? MTHP_PLAN_CUSTOM : MTHP_PLAN_DEFAULT;
 }
 
 SEC(".struct_ops.link")

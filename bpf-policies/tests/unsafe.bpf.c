@@ -11,7 +11,7 @@ SEC("struct_ops/plan")
 int BPF_PROG(unsafe_plan, struct mthp_collapse_ctx *range)
 {
 	range->max_ptes_none = 511;
-	return PLAN_DEFAULT;
+	return MTHP_PLAN_DEFAULT;
 }
 
 SEC(".struct_ops.link")
