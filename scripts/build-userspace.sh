@@ -12,7 +12,15 @@ JOBS=${JOBS:-$(($(nproc) + 1))}
 LLVM=(CLANG=clang-19 LLC=llc-19 LLVM_STRIP=llvm-strip-19 LLVM_CONFIG=llvm-config-19)
 
 start=$(date +%s)
+# Built from another tree before (USER_BASE changed): make would take the
+# other tree's objects as up to date.  Start again.
+stamp="$OUT/user-tree"
+if [ -e "$OUT/libbpf" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$TREE" ]; then
+	echo "build-userspace: user space was built from another tree; building it from $USER_BASE's"
+	rm -rf "$OUT/libbpf" "$OUT/bpftool" "$OUT/vmlinux.h"
+fi
 mkdir -p "$OUT/libbpf" "$OUT/bpftool"
+echo "$TREE" > "$stamp"
 log=$OUT/build.log
 : > "$log"
 if ! make -C "$TREE/tools/lib/bpf" -j"$JOBS" OUTPUT="$OUT/libbpf/" \
