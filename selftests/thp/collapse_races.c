@@ -102,22 +102,30 @@ struct knob {
 static struct knob knobs[16];
 static int nr_knobs, knobs_restored;
 
+/* A small file, NUL-terminated; false if it cannot be read or is empty. */
+static bool read_text(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
 static void save_knob(const char *rel)
 {
 	struct knob *k = &knobs[nr_knobs];
 	char buf[128], *s, *e;
-	ssize_t n;
-	int fd;
 
 	snprintf(k->path, sizeof(k->path), THP_DIR "%s", rel);
-	fd = open(k->path, O_RDONLY);
-	if (fd < 0)
+	if (!read_text(k->path, buf, sizeof(buf)))
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
 	/* "always [madvise] never" -> "madvise" */
 	s = strchr(buf, '[');
 	if (s) {
@@ -208,16 +216,9 @@ static void on_alarm(int sig)
 static void print_file_line(const char *tag, const char *path)
 {
 	char buf[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
 
-	if (fd < 0)
+	if (!read_text(path, buf, sizeof(buf)))
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	/* One message per line, so that each stays a TAP comment. */
 	for (char *save, *line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save))
@@ -228,16 +229,9 @@ static void print_file_line(const char *tag, const char *path)
 static char task_state(const char *path)
 {
 	char buf[512], *p;
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
 
-	if (fd < 0)
+	if (!read_text(path, buf, sizeof(buf)))
 		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = 0;
 	/* The name in parentheses may hold anything: the state follows the last ')'. */
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' && p[2] ? p[2] : '?';
