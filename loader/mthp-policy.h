@@ -2,7 +2,8 @@
 /*
  * mthp-policy: what the loader's files share.
  *
- * util.c         messages, small files, stop signals (calls nothing else)
+ * util.c         messages, small files, stop signals, the PMD order
+ *                (calls nothing else)
  * mthp-policy.c  the commands but ab, usage, main
  * policy.c       policy objects: open, scope, load, attach, pins, detach
  * sysfs.c        the khugepaged "policies" table, cgroup paths and ids
