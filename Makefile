@@ -59,6 +59,7 @@ initramfs: deps
 # Everything the normal-kernel tests need.  Stages run in order: each one
 # reports its time, and the two kernels would only fight over two cores.
 build:
+	@$(S) space scripts/space.sh $(BASE)/normal
 	@$(MAKE) --no-print-directory kernel
 	@$(MAKE) --no-print-directory userspace policies loader selftests initramfs
 
@@ -78,7 +79,9 @@ before-debug = $(if $(filter debug,$(subst $(comma), ,$(1))),\
 	$(call before-kernel,$(BASE)/debug))
 RUNBASE := $(RUN) --base $(BASE)
 
-check: build
+check:
+	@$(S) space scripts/space.sh $(CHECK_KERNELS)
+	@$(MAKE) --no-print-directory build
 	@$(S) vm-tests $(RUN) --kernels $(CHECK_KERNELS) \
 		$(call before-kernels,$(CHECK_KERNELS)) $(RUNFLAGS)
 
