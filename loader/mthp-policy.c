@@ -221,79 +221,72 @@ static int cmd_set(int argc, char **argv)
 	return set_params(&s, argc, argv);
 }
 
-static long stat_value(const char *text, const char *key)
+/* A counter of a row, by column name; -1 when the kernel has no such file. */
+static long long row_value(const struct ptable *t, const struct prow *r, const char *col)
 {
-	size_t n = strlen(key);
-	const char *p = text;
+	int i = ptable_col(t, col);
 
-	while ((p = strstr(p, key))) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtol(p + n + 1, NULL, 10);
-		p += n;
-	}
-	return -1;
+	return i < 0 ? -1 : r->v[i];
 }
 
-static int print_stats(bool scoped)
+/* The system-wide active policy's counters, from policies/global/. */
+static int print_stats(const struct ptable *t, bool scoped)
 {
 	static const char * const reasons[] = {
 		"retval", "too_many", "range", "misaligned", "order", "overlap",
 		"empty", "swap", "shared", "uffd",
 	};
-	char text[4096], key[64], name[64];
+	const struct prow *r = ptable_find(t, "active", 0);
 	int o, pmd = pmd_order();
+	char key[64];
 	size_t i;
 
 	if (pmd < 0)
 		return 1;
-
-	if (read_file(KHUGEPAGED "policy_stats", text, sizeof(text)))
-		return fail("cannot read %s: %s", KHUGEPAGED "policy_stats", strerror(errno));
-	if (sscanf(text, "name %63s", name) != 1)
-		return fail("unexpected policy_stats format");
-	if (!strcmp(name, "none")) {
+	if (!r) {
 		printf("no %spolicy attached: the kernel default is in charge%s\n",
 		       scoped ? "system-wide " : "", scoped ? " system-wide" : "");
 		return 0;
 	}
-	printf("policy %s: calls %ld, plans used %ld, default asked %ld, rejected %ld\n", name,
-	       stat_value(text, "calls"), stat_value(text, "plans_custom"),
-	       stat_value(text, "plans_default"), stat_value(text, "plans_rejected"));
+	printf("policy %s: calls %lld, plans used %lld, default asked %lld, rejected %lld\n",
+	       r->name, row_value(t, r, "calls"), row_value(t, r, "plans_custom"),
+	       row_value(t, r, "plans_default"), row_value(t, r, "plans_rejected"));
 	printf("rejected chunks:");
 	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
 		snprintf(key, sizeof(key), "rejected_%s", reasons[i]);
-		printf(" %s %ld", reasons[i], stat_value(text, key));
+		printf(" %s %lld", reasons[i], row_value(t, r, key));
 	}
 	printf("\n%-6s %-8s %10s %10s\n", "order", "size", "collapsed", "failed");
 	for (o = MIN_COLLAPSE_ORDER; o <= pmd; o++) {
-		long c, f;
+		long long c, f;
 
 		snprintf(key, sizeof(key), "collapsed_order%d", o);
-		c = stat_value(text, key);
+		c = row_value(t, r, key);
 		snprintf(key, sizeof(key), "failed_order%d", o);
-		f = stat_value(text, key);
-		printf("%-6d %5llukB %10ld %10ld\n", o, (unsigned long long)sysconf(_SC_PAGESIZE) / 1024 << o,
-		       c, f);
+		f = row_value(t, r, key);
+		printf("%-6d %5llukB %10lld %10lld\n", o,
+		       (unsigned long long)sysconf(_SC_PAGESIZE) / 1024 << o, c, f);
 	}
 	return 0;
 }
 
-
 /* The system-wide policy as before; then every attached policy, if the kernel tells. */
 static int show_stats(void)
 {
+	bool scoped = false, rows;
 	struct ptable t;
-	bool scoped = false, rows = false;
-	int k;
+	int k, err;
 
-	if (!ptable_read(&t)) {
-		for (k = 0; k < t.nrows; k++)
-			scoped |= strcmp(t.rows[k].mode, "kernel") &&
-				  (t.rows[k].cgid || strcmp(t.rows[k].mode, "active"));
-		rows = t.nrows > 0;
-		ptable_free(&t);
-	}
-	if (print_stats(scoped))
+	err = ptable_read(&t);
+	if (err)
+		return fail("cannot read %s: %s", POLICIES, strerror(-err));
+	for (k = 0; k < t.nrows; k++)
+		scoped |= strcmp(t.rows[k].mode, "kernel") &&
+			  (t.rows[k].cgid || strcmp(t.rows[k].mode, "active"));
+	err = print_stats(&t, scoped);
+	rows = t.nrows > 0;
+	ptable_free(&t);
+	if (err)
 		return 1;
 	if (rows) {
 		printf("\nattached policies (%s):\n", POLICIES);

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The khugepaged "policies" table, and cgroups: paths to ids and back.
+ * khugepaged's policy counters as a table, and cgroups: paths to ids and back.
  *
- * policies: a header line of column names, then one row per policy: the
- * kernel's own row and the attached policies in attach order (the kernel
- * row first now, last before; nothing here depends on where it is).
- * Rows that do not fit in the page are left out.  Columns are found by
- * their header names: a kernel may add some or lack some.
+ * khugepaged/policies/ has a directory per attached policy (global,
+ * global-shadow, cg<id>, cg<id>-shadow) and one for the kernel's arm, each
+ * with one value per file and hugepages-<size>kB/ directories of per-size
+ * counters.  The table has a row per directory (the kernel's first) and a
+ * column per file, a per-size file as <file>_order<N>: the columns are the
+ * files the kernel has, so it may add some or lack some.
  *
  * A cgroup's id, as policies know it, is the inode number of its cgroup2
  * directory.
@@ -24,144 +25,279 @@
 
 #include "mthp-policy.h"
 
-/* The whole file, NUL-terminated, in a malloc'ed buffer; NULL and errno. */
-static char *slurp(const char *path)
-{
-	size_t len = 0, cap = 16384;
-	char *buf = malloc(cap), *nb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
-	ssize_t n;
-
-	if (fd < 0 || !buf) {
-		err = fd < 0 ? errno : ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		if (cap - len < 4096) {
-			nb = cap < (64U << 20) ? realloc(buf, cap * 2) : NULL;
-			if (!nb) {
-				err = ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	close(fd);
-	return buf;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	errno = err;
-	return NULL;
-}
-
 /* The columns that are not counters. */
 bool is_text_col(const char *col)
 {
 	return !strcmp(col, "name") || !strcmp(col, "mode") || !strcmp(col, "cgroup");
 }
 
-/* Split a line in place on blanks; returns the number of fields. */
-static int split(char *line, char **field, int max)
+/*
+ * Where a column goes: the order of the kernel's old one-file table, so
+ * that what the loader prints keeps its order.  Names the kernel adds
+ * later go last, in name order.
+ */
+static int col_rank(const char *c)
 {
-	int n = 0;
-	char *save = NULL, *tok;
+	static const char * const first[] = {
+		"name", "mode", "cgroup", "disabled", "calls",
+		"plans_custom", "plans_default", "plans_rejected",
+	};
+	static const char * const fails[] = { "alloc", "busy", "changed", "limit", "other" };
+	static const char * const rejects[] = {
+		"retval", "too_many", "range", "misaligned", "order", "overlap",
+		"empty", "swap", "shared", "uffd",
+	};
+	unsigned int i;
+	int o;
 
-	for (tok = strtok_r(line, " \t", &save); tok && n < max; tok = strtok_r(NULL, " \t", &save))
-		field[n++] = tok;
-	return n;
+	for (i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+		if (!strcmp(c, first[i]))
+			return i;
+	if (sscanf(c, "planned_order%d", &o) == 1)
+		return 100 + o;
+	if (!strcmp(c, "planned_none"))
+		return 199;
+	if (sscanf(c, "collapsed_order%d", &o) == 1)
+		return 200 + o;
+	if (!strcmp(c, "collapsed_none"))
+		return 299;
+	if (sscanf(c, "failed_order%d", &o) == 1)
+		return 300 + o;
+	for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
+		if (!strncmp(c, "failed_", 7) && !strcmp(c + 7, fails[i]))
+			return 400 + i;
+	for (i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++)
+		if (!strncmp(c, "rejected_", 9) && !strcmp(c + 9, rejects[i]))
+			return 500 + i;
+	if (!strcmp(c, "time_ns"))
+		return 600;
+	return 1000;
 }
 
-/* 0; -ENOENT if the kernel has no policies table; another -errno. */
+static int col_cmp(const void *a, const void *b)
+{
+	const char *x = a, *y = b;
+	int rx = col_rank(x), ry = col_rank(y);
+
+	return rx != ry ? rx - ry : strcmp(x, y);
+}
+
+/* The order of a hugepages-<size>kB directory, or -1. */
+static int size_dir_order(const char *name)
+{
+	unsigned long kb, page = sysconf(_SC_PAGESIZE) / 1024;
+	char tail[4];
+	int o;
+
+	if (sscanf(name, "hugepages-%lukB%3s", &kb, tail) != 1 || !page)
+		return -1;
+	for (o = 0; o < 32; o++)
+		if (page << o == kb)
+			return o;
+	return -1;
+}
+
+/* The first line of a policy directory's file, without its newline. */
+static int read_entry(int dirfd, const char *path, char *buf, size_t len)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, buf, len - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static void add_col(struct ptable *t, const char *name)
+{
+	int i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (!strcmp(t->col[i], name))
+			return;
+	if (t->ncols < PT_MAXCOLS)
+		snprintf(t->col[t->ncols++], PT_NAMELEN, "%s", name);
+}
+
+/* The columns a policy directory has: its files, and one per size and file. */
+static void add_cols(struct ptable *t, int dirfd)
+{
+	int fd = dup(dirfd), o;
+	char col[PT_NAMELEN];
+	struct dirent *e, *se;
+	DIR *d, *sd;
+
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		o = size_dir_order(e->d_name);
+		if (o < 0) {
+			add_col(t, e->d_name);
+			continue;
+		}
+		fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		sd = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!sd) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		while ((se = readdir(sd)))
+			if (se->d_name[0] != '.' &&
+			    snprintf(col, sizeof(col), "%s_order%d", se->d_name, o) < (int)sizeof(col))
+				add_col(t, col);
+		closedir(sd);
+	}
+	closedir(d);
+}
+
+/* The file of a column: "calls", or "hugepages-64kB/collapsed" for collapsed_order4. */
+static void col_path(const char *col, char *path, size_t len)
+{
+	unsigned long kb = sysconf(_SC_PAGESIZE) / 1024;
+	const char *u = strstr(col, "_order");
+	int o, n;
+
+	if (u && sscanf(u, "_order%d%n", &o, &n) == 1 && !u[n] && o >= 0 && o < 32) {
+		snprintf(path, len, "hugepages-%lukB/%.*s", kb << o, (int)(u - col), col);
+		return;
+	}
+	snprintf(path, len, "%s", col);
+}
+
+static void read_row(const struct ptable *t, int dirfd, struct prow *r)
+{
+	char path[PT_NAMELEN + 32], val[128], *end;
+	unsigned long long id;
+	long long v;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < t->ncols; i++) {
+		const char *c = t->col[i];
+
+		r->v[i] = -1;
+		col_path(c, path, sizeof(path));
+		if (read_entry(dirfd, path, val, sizeof(val)))
+			continue;
+		if (!strcmp(c, "name")) {
+			snprintf(r->name, sizeof(r->name), "%.*s", (int)sizeof(r->name) - 1, val);
+		} else if (!strcmp(c, "mode")) {
+			snprintf(r->mode, sizeof(r->mode), "%.*s", (int)sizeof(r->mode) - 1, val);
+		} else if (!strcmp(c, "cgroup")) {
+			/* An id, printed unsigned (%llu). */
+			errno = 0;
+			id = strtoull(val, &end, 10);
+			if (errno || *end || end == val || val[0] == '-')
+				continue;
+			r->v[i] = id > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)id;
+			r->cgid = id;
+		} else {
+			/*
+			 * Counters, printed signed (%ld): one that went below
+			 * zero counts as none; out of range, the nearest end
+			 * (ERANGE).
+			 */
+			errno = 0;
+			v = strtoll(val, &end, 10);
+			if ((errno && errno != ERANGE) || *end || end == val)
+				continue;
+			r->v[i] = v < 0 ? 0 : v;
+		}
+	}
+}
+
+/* kernel first, then global, global-shadow, then cgroups by id. */
+static int row_cmp(const void *a, const void *b)
+{
+	const struct prow *x = a, *y = b;
+	int kx = !strcmp(x->mode, "kernel"), ky = !strcmp(y->mode, "kernel");
+
+	if (kx != ky)
+		return ky - kx;
+	if (x->cgid != y->cgid)
+		return x->cgid < y->cgid ? -1 : 1;
+	return strcmp(x->mode, y->mode);
+}
+
+/* 0; -ENOENT if the kernel has no policies directory; another -errno. */
 int ptable_read(struct ptable *t)
 {
-	char *text, *line, *save = NULL, *field[PT_MAXCOLS];
-	int n, i, cap = 0;
+	int pfd, *fds = NULL, nfd = 0, cap = 0, i, err = 0;
+	struct dirent *e;
+	DIR *d;
 
 	memset(t, 0, sizeof(*t));
-	text = slurp(POLICIES);
-	if (!text)
+	pfd = open(POLICIES, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
 		return -errno;
-	/* Whole lines only: a last line without its newline is cut, left out. */
-	line = strrchr(text, '\n');
-	if (line)
-		line[1] = '\0';
-	else
-		text[0] = '\0';
-	line = strtok_r(text, "\n", &save);
-	if (!line) {
-		free(text);
-		return -EINVAL;
+	d = fdopendir(pfd);
+	if (!d) {
+		err = -errno;
+		close(pfd);
+		return err;
 	}
-	n = split(line, field, PT_MAXCOLS);
-	for (i = 0; i < n; i++)
-		snprintf(t->col[i], PT_NAMELEN, "%s", field[i]);
-	t->ncols = n;
-	while ((line = strtok_r(NULL, "\n", &save))) {
-		struct prow *r;
+	/* A directory removed between readdir and open was detached: skipped. */
+	while ((e = readdir(d))) {
+		int fd;
 
-		n = split(line, field, PT_MAXCOLS);
-		if (!n)
+		if (e->d_name[0] == '.')
 			continue;
-		if (t->nrows == cap) {
-			struct prow *nr = realloc(t->rows, (cap ? cap * 2 : 8) * sizeof(*nr));
+		fd = openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (nfd == cap) {
+			int *n = realloc(fds, (cap ? cap * 2 : 16) * sizeof(*n));
 
-			if (!nr)
+			if (!n) {
+				close(fd);
+				err = -ENOMEM;
 				break;
-			t->rows = nr;
-			cap = cap ? cap * 2 : 8;
-		}
-		r = &t->rows[t->nrows++];
-		memset(r, 0, sizeof(*r));
-		for (i = 0; i < t->ncols; i++) {
-			const char *c = t->col[i];
-			unsigned long long id;
-			long long v;
-			char *end;
-
-			r->v[i] = -1;
-			if (i >= n)
-				continue;
-			if (!strcmp(c, "name")) {
-				snprintf(r->name, sizeof(r->name), "%s", field[i]);
-			} else if (!strcmp(c, "mode")) {
-				snprintf(r->mode, sizeof(r->mode), "%s", field[i]);
-			} else if (!strcmp(c, "cgroup")) {
-				/* An id, printed unsigned (%llu). */
-				errno = 0;
-				id = strtoull(field[i], &end, 10);
-				if (errno || *end || end == field[i] || field[i][0] == '-')
-					continue;
-				r->v[i] = id > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)id;
-				r->cgid = id;
-			} else {
-				/*
-				 * Counters, printed signed (%ld): one that went
-				 * below zero counts as none; out of range, the
-				 * nearest end (ERANGE).
-				 */
-				errno = 0;
-				v = strtoll(field[i], &end, 10);
-				if ((errno && errno != ERANGE) || *end || end == field[i])
-					continue;
-				r->v[i] = v < 0 ? 0 : v;
 			}
+			fds = n;
+			cap = cap ? cap * 2 : 16;
 		}
+		fds[nfd++] = fd;
 	}
-	free(text);
+	closedir(d);
+	for (i = 0; !err && i < nfd; i++)
+		add_cols(t, fds[i]);
+	qsort(t->col, t->ncols, sizeof(t->col[0]), col_cmp);
+	if (!err && nfd) {
+		t->rows = calloc(nfd, sizeof(*t->rows));
+		if (!t->rows)
+			err = -ENOMEM;
+	}
+	for (i = 0; !err && i < nfd; i++) {
+		read_row(t, fds[i], &t->rows[t->nrows]);
+		/* Gone while read (detached): no row. */
+		if (t->rows[t->nrows].name[0])
+			t->nrows++;
+	}
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	free(fds);
+	if (err) {
+		ptable_free(t);
+		return err;
+	}
+	qsort(t->rows, t->nrows, sizeof(*t->rows), row_cmp);
 	return 0;
 }
 

@@ -4,7 +4,7 @@
 # kernel's own planner, interleaved in one run with BPF_PROG_TEST_RUN;
 # 2) the hook's share of khugepaged's CPU time on a scan-heavy workload:
 # ranges khugepaged scans over and over and never collapses, timed by the
-# kernel (time_ns in policy_stats: the program and the check of its plan).
+# kernel (khugepaged/policies/global/time_ns: the program and the check of its plan).
 # On a kernel without the hook (stock 7.3, say), only the no-policy arm of
 # 2) runs: its CPU per full scan is what compares kernels with each other.
 L=$MTHP_BUILD/loader/mthp-policy
@@ -54,7 +54,7 @@ arm() {	# arm NAME: khugepaged CPU ns and full scans over SECS seconds
 	sleep $SECS
 	echo "$(awk -v a="$(cpu_ns)" -v b="$c0" 'BEGIN {print a - b}') $(( $(cat $T/khugepaged/full_scans) - s0 ))"
 }
-stat() { awk -v k="$1" '$1 == k {print $2}' $T/khugepaged/policy_stats; }
+stat() { cat $T/khugepaged/policies/global/$1; }
 # The two arms take turns, ROUNDS times: the host's drift hits both alike.
 cpu_none=0 scans_none=0 cpu_bpf=0 scans_bpf=0 calls=0 hook_ns=0
 for r in $(seq 1 $ROUNDS); do

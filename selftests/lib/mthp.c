@@ -220,6 +220,40 @@ long file_key_value(const char *path, const char *key)
 	return val;
 }
 
+int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	buf[0] = '\0';
+	if (!f)
+		return -1;
+	ok = fgets(buf, len, f) != NULL;
+	fclose(f);
+	if (!ok)
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return ok ? 0 : -1;
+}
+
+long policy_counter(const char *dir, const char *col)
+{
+	const char *u = strstr(col, "_order");
+	char path[512], buf[64], *end;
+	long val;
+	int o;
+
+	if (u && sscanf(u, "_order%d", &o) == 1)
+		snprintf(path, sizeof(path), POLICIES_DIR "/%s/hugepages-%ldkB/%.*s", dir,
+			 sysconf(_SC_PAGESIZE) / 1024 << o, (int)(u - col), col);
+	else
+		snprintf(path, sizeof(path), POLICIES_DIR "/%s/%s", dir, col);
+	if (read_line(path, buf, sizeof(buf)))
+		return -1;
+	val = strtol(buf, &end, 10);
+	return end == buf ? -1 : val;
+}
+
 void *pmd_mmap(size_t npmd)
 {
 	size_t len = (npmd + 1) * PMD_SZ;

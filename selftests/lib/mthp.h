@@ -47,6 +47,18 @@ int khugepaged_wait_scans(int passes, int timeout_s);
 /* The value after "@key " in a "key value" per line file, or -1. */
 long file_key_value(const char *path, const char *key);
 
+/* The first line of @path, without its newline, in @buf; 0, or -1 (@buf empty). */
+int read_line(const char *path, char *buf, size_t len);
+
+#define POLICIES_DIR	"/sys/kernel/mm/transparent_hugepage/khugepaged/policies"
+
+/*
+ * A counter of a policy's directory under POLICIES_DIR (@dir: "global",
+ * "cg<id>-shadow", "kernel"...), by the name of its file, or as
+ * <file>_order<N> for hugepages-<size>kB/<file>; -1 if there is none.
+ */
+long policy_counter(const char *dir, const char *col);
+
 /* A PMD-aligned anonymous mapping of @npmd PMDs (munmap with pmd_unmap). */
 void *pmd_mmap(size_t npmd);
 void pmd_unmap(void *p, size_t npmd);

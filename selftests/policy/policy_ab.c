@@ -28,7 +28,7 @@
 #include "mthp.h"
 
 #define CG		"/sys/fs/cgroup/"
-#define POLICIES	"/sys/kernel/mm/transparent_hugepage/khugepaged/policies"
+#define POLICIES	POLICIES_DIR
 
 static const int all[NPAT] = { 0, 1, 2, 3, 4, 5 };
 static const int alt16[4] = { PAT_ALT_16K, PAT_ALT_16K, PAT_ALT_16K, PAT_ALT_16K };
@@ -55,41 +55,24 @@ static void cg_make(const char *cg)
 #define TRACING "/sys/kernel/tracing"
 
 /*
- * A counter of the policies file: column @col of the row of @name in
- * @mode for cgroup @cg (NULL: system-wide).  -1 if there is no such row.
+ * A counter of the policy @name in @mode for cgroup @cg (NULL: system-wide),
+ * from its directory in khugepaged/policies/.  -1 if there is no such policy.
  */
 static long stat_of(const char *name, const char *mode, const char *cg, const char *col)
 {
-	unsigned long long id = cg ? cg_id(cg) : 0;
-	char line[4096], *cols[96], *tok, *save;
-	int ncol = 0, i, c;
-	long val = -1;
-	FILE *f = fopen(POLICIES, "r");
+	char dir[64], path[sizeof(dir) + 64], buf[80];
 
-	if (!f || !fgets(line, sizeof(line), f))
-		ksft_exit_fail_msg("cannot read %s\n", POLICIES);
-	for (tok = strtok_r(line, " \n", &save); tok && ncol < 96;
-	     tok = strtok_r(NULL, " \n", &save))
-		cols[ncol++] = strdup(tok);
-	for (c = 0; c < ncol && strcmp(cols[c], col); c++)
-		;
-	while (c < ncol && fgets(line, sizeof(line), f)) {
-		char *v[96];
-		int n = 0;
-
-		for (tok = strtok_r(line, " \n", &save); tok && n < 96;
-		     tok = strtok_r(NULL, " \n", &save))
-			v[n++] = tok;
-		if (n != ncol || strcmp(v[0], name) || strcmp(v[1], mode) ||
-		    strtoull(v[2], NULL, 10) != id)
-			continue;
-		val = atol(v[c]);
-		break;
-	}
-	fclose(f);
-	for (i = 0; i < ncol; i++)
-		free(cols[i]);
-	return val;
+	if (!strcmp(mode, "kernel"))
+		snprintf(dir, sizeof(dir), "kernel");
+	else if (cg)
+		snprintf(dir, sizeof(dir), "cg%llu%s", cg_id(cg),
+			 strcmp(mode, "shadow") ? "" : "-shadow");
+	else
+		snprintf(dir, sizeof(dir), "global%s", strcmp(mode, "shadow") ? "" : "-shadow");
+	snprintf(path, sizeof(path), POLICIES "/%s/name", dir);
+	if (read_line(path, buf, sizeof(buf)) || strcmp(buf, name))
+		return -1;
+	return policy_counter(dir, col);
 }
 
 /* Where a workload that waited in vain stands, and where khugepaged does. */
@@ -436,9 +419,10 @@ static void check_scopes(void)
 	r = workload("mthp-r", alt16, 2, "aggressive");
 	ok &= wait_ok(r);
 	ok &= rmdir(CG "mthp-r") == 0;
-	ok &= sh("grep -q '^aggressive active ' " POLICIES) == 0;
+	/* cg<id>, not cg<id>-shadow: the active policy of the removed cgroup. */
+	ok &= sh("grep -qx aggressive " POLICIES "/cg*[0-9]/name") == 0;
 	ok &= sh("%s detach --all > /dev/null", loader) == 0;
-	ok &= sh("grep -q '^aggressive ' " POLICIES) != 0;
+	ok &= sh("ls " POLICIES " | grep -qvx kernel") != 0;
 	ksft_test_result(ok, "a cgroup is removed under its policy, then the policy detached\n");
 }
 

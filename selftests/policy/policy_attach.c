@@ -30,15 +30,9 @@ static char loader[512];
 /* Is @name in charge?  (sysfs shows '_' for '-': BPF object names.) */
 static int policy_is(const char *name)
 {
-	char buf[64] = "", want[64], *d;
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/khugepaged/policy", "r");
+	char buf[64], want[64], *d;
 
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n")] = '\0';
+	read_line("/sys/kernel/mm/transparent_hugepage/khugepaged/policy", buf, sizeof(buf));
 	snprintf(want, sizeof(want), "%s", name);
 	for (d = want; *d; d++)
 		if (*d == '-')
@@ -48,7 +42,7 @@ static int policy_is(const char *name)
 
 static long policy_stat(const char *key)
 {
-	return file_key_value("/sys/kernel/mm/transparent_hugepage/khugepaged/policy_stats", key);
+	return policy_counter("global", key);
 }
 
 /*

@@ -2,15 +2,15 @@
 # A/B arms come and go while their workloads run: cgroup-scoped active and
 # shadow policies are attached, replaced and detached, and cgroups are
 # removed under attached policies, while khugepaged collapses churning
-# workloads.  After every step the counters of khugepaged/policies must be
+# workloads.  After every step the counters in khugepaged/policies/ must be
 # consistent, and at the end nothing may be left attached.  Kernel reports
 # (KASAN, lockdep, use after free) fail the run's log check.
 L=$MTHP_BUILD/loader/mthp-policy
 W=$MTHP_BUILD/selftests/bin/ab_workload
 T=/sys/kernel/mm/transparent_hugepage
 CG=/sys/fs/cgroup
-POL=$T/khugepaged/policies
 . "$MTHP_REPO/selftests/tests/tap.sh"
+. "$MTHP_REPO/selftests/tests/policies.sh"
 plan 6
 
 $L detach --all > /dev/null 2>&1
@@ -20,27 +20,30 @@ for s in 16 64 2048; do echo madvise > $T/hugepages-${s}kB/enabled; done
 for f in scan_sleep_millisecs alloc_sleep_millisecs; do echo 0 > $T/khugepaged/$f; done
 echo 4096 > $T/khugepaged/pages_to_scan
 
-# Every row: calls is the sum of the verdicts; a shadow collapses nothing;
-# the kernel arm never goes backwards.
+# Every policy: calls is the sum of the verdicts (read the verdicts before
+# and after it: the counters only grow, one file at a time); a shadow
+# collapses nothing; the kernel arm never goes backwards.
 last_kernel=0
+verdicts() { echo $(($(cat $1/plans_custom) + $(cat $1/plans_default) + $(cat $1/plans_rejected))); }
 consistent() {
-	awk -v last="$last_kernel" '
-		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-		{
-			if ($col["calls"] != $col["plans_custom"] + $col["plans_default"] + $col["plans_rejected"]) {
-				print "calls != verdicts: " $0; bad = 1
-			}
-			for (o = 2; o <= 9; o++)
-				if ($2 == "shadow" && ($col["collapsed_order" o] || $col["failed_order" o])) {
-					print "shadow collapsed: " $0; bad = 1
-				}
-			if ($2 == "kernel") {
-				kernel = 1
-				if ($col["calls"] < last) { print "kernel arm went back: " $0; bad = 1 }
-			}
-		}
-		END { if (!kernel) { print "no kernel row"; bad = 1 }; exit bad }' $POL || return 1
-	last_kernel=$(awk 'NR > 1 && $2 == "kernel" { print $5 }' $POL)
+	local d m s1 c s2 f bad=0
+	[ -d $POL/kernel ] || { echo "no kernel directory"; return 1; }
+	for d in $POL/*; do
+		# Read at a quiet moment between steps: nothing is detached here.
+		m=$(cat $d/mode) s1=$(verdicts $d) c=$(cat $d/calls) s2=$(verdicts $d) || return 1
+		if [ "$c" -lt "$s1" ] || [ "$c" -gt "$s2" ]; then
+			echo "calls $c not between the verdicts $s1 and $s2: $d"; bad=1
+		fi
+		if [ "$m" = shadow ]; then
+			for f in $d/hugepages-*/collapsed $d/hugepages-*/failed; do
+				[ "$(cat $f)" = 0 ] || { echo "shadow collapsed: $f $(cat $f)"; bad=1; }
+			done
+		fi
+	done
+	c=$(cat $POL/kernel/calls)
+	[ "$c" -ge "$last_kernel" ] || { echo "kernel arm went back: $c < $last_kernel"; bad=1; }
+	last_kernel=$c
+	return $bad
 }
 
 # A workload in its own cgroup, its pid in $PID.
@@ -51,7 +54,7 @@ start_in() {
 }
 
 cycle() {	# cycle ITERATION
-	local i=$1 cg=mthp-lc$1 pid
+	local i=$1 cg=mthp-lc$1 pid d
 	start_in $cg
 	pid=$PID
 	sleep 0.5
@@ -66,13 +69,16 @@ cycle() {	# cycle ITERATION
 		rmdir $CG/$cg || return 1
 		sleep 0.5
 		consistent || return 1
-		grep -q '^aggressive active ' $POL || return 1
+		pdir aggressive active > /dev/null || return 1
 		$L detach --all > /dev/null || return 1
 		kill "$pid"
 		wait "$pid" 2>/dev/null
 	else
-		# The policies go first, one of them replaced on the way.
+		# The policies go first, one of them replaced on the way:
+		# the same directory, the new policy's counters.
+		d=$(pdir aggressive active) || return 1
 		$L replace default --cgroup $cg > /dev/null || return 1
+		[ "$(pdir default active)" = "$d" ] || { echo "replace moved $d"; return 1; }
 		sleep 0.5
 		$L detach --cgroup $cg > /dev/null || return 1
 		$L detach --cgroup $cg --shadow > /dev/null || return 1
@@ -90,13 +96,13 @@ N=8
 cycles() {
 	local i
 	for i in $(seq 1 $N); do
-		cycle "$i" || { echo "cycle $i failed"; cat $POL; return 1; }
+		cycle "$i" || { echo "cycle $i failed"; grep -r . $POL | head -n 80; return 1; }
 	done
 }
 
-t "policies file is consistent with no policy attached" consistent
+t "the counters are consistent with no policy attached" consistent
 t "$N cycles of attach, replace, detach and cgroup removal under load" cycles
-t "nothing is left attached" test "$(awk 'NR > 1 { print $1 }' $POL)" = kernel
+t "nothing is left attached" test -z "$(pnames)"
 t "the system-wide policy is none" test "$(cat $T/khugepaged/policy)" = none
 t "no cgroup is left behind" sh -c "! ls -d $CG/mthp-lc* 2>/dev/null"
 t "attaching to a cgroup removed meanwhile is refused" \

@@ -11,6 +11,7 @@ T=/sys/kernel/mm/transparent_hugepage
 TR=/sys/kernel/tracing
 EV=$TR/events/huge_memory/mm_khugepaged_collapse_policy
 . "$MTHP_REPO/selftests/tests/tap.sh"
+. "$MTHP_REPO/selftests/tests/policies.sh"
 plan 10
 
 $L detach --all > /dev/null 2>&1
@@ -86,13 +87,8 @@ ev() {		# ev FILE FIELD=VALUE...: the events with all these fields
 		ev "$f" "${@:1:$#-1}" | grep -E " ${!#}( |\$)"
 	fi
 }
-# col NAME MODE COLUMN: a policy's counter, from khugepaged/policies.
-col() {
-	awk -v n="$1" -v m="$2" -v k="$3" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-		$c["name"] == n && $c["mode"] == m { print $c[k] }' $T/khugepaged/policies
-}
-calls() { col "$1" "$2" calls; }
-disabled() { [ "$(col "$1" active disabled)" = 1 ]; }
+calls() { pcol "$1" "$2" calls; }
+disabled() { [ "$(pcol "$1" active disabled)" = 1 ]; }
 
 $L attach conservative > /dev/null && $L attach aggressive --shadow > /dev/null ||
 	{ echo "Bail out! cannot attach"; exit 1; }
