@@ -232,10 +232,6 @@ static long long row_value(const struct ptable *t, const struct prow *r, const c
 /* The system-wide active policy's counters, from policies/global/. */
 static int print_stats(const struct ptable *t, bool scoped)
 {
-	static const char * const reasons[] = {
-		"retval", "too_many", "range", "misaligned", "order", "overlap",
-		"empty", "swap", "shared", "uffd",
-	};
 	const struct prow *r = ptable_find(t, "active", 0);
 	int o, pmd = pmd_order();
 	char key[64];
@@ -252,9 +248,9 @@ static int print_stats(const struct ptable *t, bool scoped)
 	       r->name, row_value(t, r, "calls"), row_value(t, r, "plans_custom"),
 	       row_value(t, r, "plans_default"), row_value(t, r, "plans_rejected"));
 	printf("rejected chunks:");
-	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-		snprintf(key, sizeof(key), "rejected_%s", reasons[i]);
-		printf(" %s %lld", reasons[i], row_value(t, r, key));
+	for (i = 0; reject_names[i]; i++) {
+		snprintf(key, sizeof(key), "rejected_%s", reject_names[i]);
+		printf(" %s %lld", reject_names[i], row_value(t, r, key));
 	}
 	printf("\n%-6s %-8s %10s %10s\n", "order", "size", "collapsed", "failed");
 	for (o = MIN_COLLAPSE_ORDER; o <= pmd; o++) {

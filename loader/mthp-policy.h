@@ -110,6 +110,7 @@ void ptable_free(struct ptable *t);
 int ptable_col(const struct ptable *t, const char *name);
 const struct prow *ptable_find(const struct ptable *t, const char *mode, __u64 cgid);
 bool is_text_col(const char *col);
+extern const char * const reject_names[];	/* NULL-terminated */
 
 const char *cgroup2_root(void);
 int cgroup_resolve(const char *arg, struct scope *s);

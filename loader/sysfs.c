@@ -31,6 +31,12 @@ bool is_text_col(const char *col)
 	return !strcmp(col, "name") || !strcmp(col, "mode") || !strcmp(col, "cgroup");
 }
 
+/* The kernel's rejection reasons, in its order (enum mthp_reject). */
+const char * const reject_names[] = {
+	"retval", "too_many", "range", "misaligned", "order", "overlap",
+	"empty", "swap", "shared", "uffd", NULL,
+};
+
 /*
  * Where a column goes: the order of the kernel's old one-file table, so
  * that what the loader prints keeps its order.  Names the kernel adds
@@ -43,10 +49,6 @@ static int col_rank(const char *c)
 		"plans_custom", "plans_default", "plans_rejected",
 	};
 	static const char * const fails[] = { "alloc", "busy", "changed", "limit", "other" };
-	static const char * const rejects[] = {
-		"retval", "too_many", "range", "misaligned", "order", "overlap",
-		"empty", "swap", "shared", "uffd",
-	};
 	unsigned int i;
 	int o;
 
@@ -66,8 +68,8 @@ static int col_rank(const char *c)
 	for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
 		if (!strncmp(c, "failed_", 7) && !strcmp(c + 7, fails[i]))
 			return 400 + i;
-	for (i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++)
-		if (!strncmp(c, "rejected_", 9) && !strcmp(c + 9, rejects[i]))
+	for (i = 0; reject_names[i]; i++)
+		if (!strncmp(c, "rejected_", 9) && !strcmp(c + 9, reject_names[i]))
 			return 500 + i;
 	if (!strcmp(c, "time_ns"))
 		return 600;
