@@ -26,7 +26,7 @@ int BPF_PROG(hot_plan, struct mthp_collapse_ctx *range)
 	u32 key = 0, *v = bpf_map_lookup_elem(&min_young, &key);
 	u32 pct = v && *v ? *v : 50;
 
-	if (bpf_mthp_chunk_info(range, 0, PMD_ORDER, &ci) || !ci.present)
+	if (bpf_mthp_chunk_info(range, 0, range->pmd_order, &ci) || !ci.present)
 		return MTHP_PLAN_DEFAULT;
 	if (ci.young * 100 >= pct * ci.present)
 		return MTHP_PLAN_DEFAULT;

@@ -23,9 +23,22 @@ extern int bpf_mthp_plan_default(struct mthp_collapse_ctx *ctx) __ksym;
  * reasons (enum mthp_reject): a policy does not restate them.
  */
 
-#define PMD_ORDER	9
+/*
+ * The smallest collapse size is 4 PTEs on every page size.  The range's
+ * size and the PMD order come from the context (nr_ptes, pmd_order): on
+ * 16K and 64K base pages a range has 2048 and 8192 PTEs.
+ */
 #define MIN_ORDER	2
-#define NR_UNITS	(512 >> MIN_ORDER)	/* smallest chunks in a range */
+#define MAX_ORDERS	32	/* the bits of ctx->orders */
+
+/* Every order a range can collapse into: MIN_ORDER to the PMD order. */
+static __always_inline u32 range_orders(const struct mthp_collapse_ctx *ctx)
+{
+	u32 pmd_order = ctx->pmd_order;
+	u32 upto = pmd_order >= MAX_ORDERS - 1 ? ~0U : (2U << pmd_order) - 1;
+
+	return upto & ~((1U << MIN_ORDER) - 1);
+}
 
 /* How full a chunk must be, besides the kernel's safety rules. */
 enum fill_rule {
@@ -37,14 +50,14 @@ enum fill_rule {
 
 struct fill {
 	enum fill_rule rule;
-	u32 pct[PMD_ORDER + 1];
+	u32 pct[MAX_ORDERS];	/* index: order */
 };
 
 /* Would the kernel accept this chunk (enum mthp_reject's rules)? */
 static __always_inline bool chunk_safe(const struct mthp_collapse_ctx *ctx, u32 order,
 				       const struct mthp_chunk_info *ci)
 {
-	if (order == PMD_ORDER) {
+	if (order == ctx->pmd_order) {
 		if (ci->swap > ctx->max_ptes_swap || ci->shared > ctx->max_ptes_shared)
 			return false;
 	} else if (ci->swap || ci->shared) {
@@ -65,9 +78,9 @@ static __always_inline bool chunk_full_enough(const struct mthp_collapse_ctx *ct
 	case FILL_ANY:
 		return true;
 	case FILL_PERCENT:
-		return ci->present * 100 >= fill->pct[order] * nr;
+		return ci->present * 100 >= fill->pct[order % MAX_ORDERS] * nr;
 	default:
-		if (order == PMD_ORDER)
+		if (order == ctx->pmd_order)
 			return ci->none <= ctx->max_ptes_none;
 		if (ctx->max_ptes_none == ctx->nr_ptes - 1)
 			return true;
@@ -89,11 +102,43 @@ static __always_inline bool needs_full_below(const struct mthp_collapse_ctx *ctx
 	return fill->rule == FILL_DEFAULT && ctx->max_ptes_none != ctx->nr_ptes - 1;
 }
 
-static __always_inline u64 unit_mask(u32 first, u32 units)
+/* The largest chunk that can start at 4-PTE unit @unit: its alignment's. */
+static __always_inline u32 aligned_order(u32 unit, u32 pmd_order)
 {
-	u64 bits = units >= 64 ? ~0ULL : (1ULL << units) - 1;
+	u32 order = unit ? MIN_ORDER + __builtin_ctz(unit) : pmd_order;
 
-	return bits << (first % 64);
+	return order < pmd_order ? order : pmd_order;
+}
+
+/* Is the chunk collapsed whole: an enabled order, safe and full enough? */
+static __always_inline bool chunk_qualifies(const struct mthp_collapse_ctx *ctx, u32 orders,
+					    u32 order, const struct mthp_chunk_info *ci,
+					    const struct fill *fill)
+{
+	return ci->present && (orders & (1U << order)) && chunk_safe(ctx, order, ci) &&
+	       chunk_full_enough(ctx, order, ci, fill);
+}
+
+/*
+ * Can a part of a chunk that does not qualify?  Not if it is empty, or
+ * with @full_below holds no full unit (an empty one holds none), or is of
+ * the smallest order the walk may take.
+ */
+static __always_inline bool chunk_may_split(const struct mthp_chunk_info *ci, u32 order,
+					    int min_order, const bool full_below)
+{
+	return (full_below ? ci->full_units : ci->present) && (int)order > min_order;
+}
+
+/*
+ * A chunk that qualifies is taken, unless a folio of its order or larger
+ * maps part of it already: then it is skipped whole, as the kernel skips
+ * it.
+ */
+static __always_inline bool chunk_needs_collapse(const struct mthp_chunk_info *ci, u32 order,
+						 u32 pmd_order)
+{
+	return order == pmd_order || ci->max_folio_order < order;
 }
 
 /*
@@ -101,25 +146,26 @@ static __always_inline u64 unit_mask(u32 first, u32 units)
  * enabled order that qualifies is taken whole, otherwise its halves are
  * tried; empty chunks are skipped, and with @full_below so are chunks
  * with no full 4-PTE unit, and a chunk that qualifies but is mapped by a
- * folio of its order or larger already is skipped whole.  Written level by
- * level rather than as a recursion, which the verifier follows far more
+ * folio of its order or larger already is skipped whole.  Written as a
+ * loop rather than a recursion, which the verifier follows far more
  * cheaply: a chunk is looked at unless an ancestor was decided or empty,
  * exactly as in the recursion.
- * The 16K units already decided are bits of done0/done1; the next chunk to
- * look at starts at the first unit still open, so each iteration visits one
- * chunk, in address order, and chunks are added in the recursion's order.
+ * Chunks are decided in address order, so the 4-PTE units decided so far
+ * are always those before @next: each iteration looks at the chunk that
+ * starts there, either the left half of the chunk just split or the
+ * largest chunk its alignment allows.
  * Returns MTHP_PLAN_CUSTOM.
  */
 static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 				      const struct fill *fill, const bool full_below)
 {
-	u64 done0 = 0, done1 = 0;
+	u32 pmd_order = ctx->pmd_order, nr_units = ctx->nr_ptes >> MIN_ORDER;
+	u32 order = pmd_order, next = 0;
 	struct mthp_chunk_info ci;
-	u32 order = PMD_ORDER;
 	bool descend = false;
 	int i, min_order;
 
-	orders &= ctx->orders & 0x3fc;
+	orders &= ctx->orders & range_orders(ctx);
 	if (!orders)
 		return MTHP_PLAN_CUSTOM;
 	min_order = __builtin_ctz(orders);
@@ -129,67 +175,36 @@ static __always_inline int walk_range(struct mthp_collapse_ctx *ctx, u32 orders,
 	 * only full chunks below the PMD order qualify and the PMD order is
 	 * off, has nothing to collapse (the common sparse range).
 	 */
-	if (bpf_mthp_chunk_info(ctx, 0, PMD_ORDER, &ci) || !ci.present ||
-	    (full_below && !ci.full_units && !(orders & (1U << PMD_ORDER))))
+	if (bpf_mthp_chunk_info(ctx, 0, pmd_order, &ci) || !ci.present ||
+	    (full_below && !ci.full_units && !(orders & (1U << pmd_order))))
 		return MTHP_PLAN_CUSTOM;
-	/* At most 255 chunks, plus a step down per order. */
-	bpf_for(i, 0, 2 * NR_UNITS + PMD_ORDER) {
-		u32 units, first, w;
-		u64 open;
-		bool decided, take;
+	/* Fewer than 2 * nr_units chunks, plus a step down per order. */
+	bpf_for(i, 0, 2 * nr_units + pmd_order) {
+		u32 units, first = next;
+		bool decided;
 
-		if (~done0)
-			first = __builtin_ctzll(~done0);
-		else if (~done1)
-			first = 64 + __builtin_ctzll(~done1);
-		else
+		/* The next open unit: none left, the range is planned. */
+		if (first >= nr_units)
 			break;
-		/*
-		 * After a split, the left half comes next; after a decision,
-		 * the first open unit starts a right half, whose order its
-		 * alignment gives.
-		 */
 		if (!descend)
-			order = first ? MIN_ORDER + __builtin_ctz(first) : PMD_ORDER;
+			order = aligned_order(first, pmd_order);
 		descend = false;
-		if (order > PMD_ORDER)
-			order = PMD_ORDER;
 		units = 1U << (order - MIN_ORDER);
-		if (first & (units - 1) || first >= NR_UNITS)
+		if (first & (units - 1))
 			break;
 		if (bpf_mthp_chunk_info(ctx, first << MIN_ORDER, order, &ci))
 			break;
-		/*
-		 * A chunk that qualifies is decided: taken, unless a folio
-		 * of its order or larger maps part of it already; then it
-		 * is skipped whole, as the kernel skips it.
-		 */
-		decided = ci.present && (orders & (1U << order)) &&
-			  chunk_safe(ctx, order, &ci) &&
-			  chunk_full_enough(ctx, order, &ci, fill);
-		take = decided &&
-		       (order == PMD_ORDER || ci.max_folio_order < order);
-		w = first / 64;
-		/*
-		 * Nothing inside can qualify: the chunk is empty, or with
-		 * @full_below holds no full unit (an empty one holds none).
-		 * One test for both keeps the verifier's states as few as
-		 * without the stop.
-		 */
-		if (decided || !(full_below ? ci.full_units : ci.present) ||
-		    (int)order <= min_order) {
-			open = unit_mask(first, units);
+		decided = chunk_qualifies(ctx, orders, order, &ci, fill);
+		/* One test for both keeps the verifier's states few. */
+		if (decided || !chunk_may_split(&ci, order, min_order, full_below)) {
 			/* Decisions come in address order: add it now. */
-			if (take)
+			if (decided && chunk_needs_collapse(&ci, order, pmd_order))
 				bpf_mthp_plan_add(ctx, first << MIN_ORDER, order);
-			/* The PMD chunk spans both words. */
-			if (w || order == PMD_ORDER)
-				done1 |= open;
-			if (!w)
-				done0 |= open;
+			/* Mark it decided. */
+			next = first + units;
 			continue;
 		}
-		/* Not decided: its halves, one order down. */
+		/* Its halves, one order down: the left one next. */
 		order--;
 		descend = true;
 	}

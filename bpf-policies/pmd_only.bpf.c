@@ -16,7 +16,7 @@ int BPF_PROG(pmd_only_plan, struct mthp_collapse_ctx *range)
 {
 	const struct fill fill = { .rule = FILL_DEFAULT };
 
-	return plan_range(range, 1U << PMD_ORDER, &fill);
+	return plan_range(range, 1U << range->pmd_order, &fill);
 }
 
 SEC(".struct_ops.link")

@@ -17,7 +17,7 @@ char _license[] SEC("license") = "GPL";
 /* Percent per order, index = order; 0: scaled from max_ptes_none. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PMD_ORDER + 1);
+	__uint(max_entries, MAX_ORDERS);
 	__type(key, u32);
 	__type(value, u32);
 } pct SEC(".maps");
@@ -29,7 +29,12 @@ int BPF_PROG(threshold_plan, struct mthp_collapse_ctx *range)
 	u32 scaled = 100 - range->max_ptes_none * 100 / range->nr_ptes;
 	u32 o;
 
-	for (o = MIN_ORDER; o <= PMD_ORDER; o++) {
+	/*
+	 * Every order a context can have, not just up to pmd_order: a loop
+	 * that ends at a run-time bound leaves it at each order, and the
+	 * verifier walks the planner once for each such exit.
+	 */
+	for (o = MIN_ORDER; o < MAX_ORDERS; o++) {
 		u32 key = o, *v = bpf_map_lookup_elem(&pct, &key);
 
 		fill.pct[o] = v && *v ? (*v > 100 ? 100 : *v) : scaled;

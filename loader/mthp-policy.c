@@ -326,39 +326,89 @@ static int cmd_stats(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * One range for BPF_PROG_TEST_RUN in this machine's geometry: the scalars,
+ * and data_in as <linux/mthp_policy.h> lays it out, four bitmaps of @words
+ * u64 each (present, swap, shared, young), then a folio order byte per PTE.
+ */
+struct bench_range {
+	struct mthp_policy_test t;
+	unsigned int nr, order, words;	/* PTEs per PMD, the PMD order, words per bitmap */
+	__u64 *present, *swap, *shared, *young;
+	__u8 *folio_order;
+	void *data;
+	size_t size;
+};
+
+/* For hpage_pmd_size over the page size; pmd_order() was checked by bench. */
+static int bench_range_alloc(struct bench_range *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->order = pmd_order();
+	r->nr = 1U << r->order;
+	r->words = (r->nr + 63) / 64;
+	r->size = 4 * r->words * sizeof(__u64) + r->nr;
+	r->data = calloc(1, r->size);
+	if (!r->data)
+		return fail("out of memory for a range of %u PTEs", r->nr);
+	r->present = r->data;
+	r->swap = r->present + r->words;
+	r->shared = r->swap + r->words;
+	r->young = r->shared + r->words;
+	r->folio_order = (__u8 *)(r->young + r->words);
+	return 0;
+}
+
+/* An empty range: no PTE set, every scalar 0 but nr_ptes. */
+static void bench_range_clear(struct bench_range *r)
+{
+	memset(&r->t, 0, sizeof(r->t));
+	memset(r->data, 0, r->size);
+	r->t.nr_ptes = r->nr;
+}
+
+static void set_pte(__u64 *map, unsigned int i)
+{
+	map[i / 64] |= 1ULL << (i % 64);
+}
+
 /* Random occupancy at a few densities, as a scan would record it. */
-static void random_range(struct mthp_policy_test *t, unsigned int seed)
+static void random_range(struct bench_range *r, unsigned int seed)
 {
 	static const int density[] = { 2, 25, 50, 75, 98 };
-	int d = density[seed % 5], i;
+	int d = density[seed % 5];
+	unsigned int i;
 
-	memset(t, 0, sizeof(*t));
+	bench_range_clear(r);
 	srand(seed);
-	for (i = 0; i < MTHP_POLICY_NR_PTES; i++) {
+	for (i = 0; i < r->nr; i++) {
 		if (rand() % 100 >= d)
 			continue;
-		t->present[i / 64] |= 1ULL << (i % 64);
+		set_pte(r->present, i);
 		/* Young only where a page is: the kernel refuses anything else. */
 		if (rand() % 100 < 50)
-			t->young[i / 64] |= 1ULL << (i % 64);
+			set_pte(r->young, i);
 	}
-	/* Every size khugepaged collapses into; pmd_order() was checked by bench. */
-	t->orders = ((2U << pmd_order()) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
-	t->max_ptes_none = seed % 2 ? 511 : 0;
-	t->max_ptes_swap = 64;
-	t->max_ptes_shared = 256;
+	/* Every size khugepaged collapses into. */
+	r->t.orders = ((2U << r->order) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
+	r->t.max_ptes_none = seed % 2 ? r->nr - 1 : 0;
+	r->t.max_ptes_swap = 64;
+	r->t.max_ptes_shared = 256;
 }
 
 /* The range of make bench's scan-heavy workload: every other page. */
-static void sparse_range(struct mthp_policy_test *t, unsigned int seed)
+static void sparse_range(struct bench_range *r, unsigned int seed)
 {
+	unsigned int i;
+
 	(void)seed;
-	memset(t, 0, sizeof(*t));
-	memset(t->present, 0x55, sizeof(t->present));
+	bench_range_clear(r);
+	for (i = 0; i < r->nr; i += 2)
+		set_pte(r->present, i);
 	/* Every mTHP size but the PMD's: nothing to collapse. */
-	t->orders = ((1U << pmd_order()) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
-	t->max_ptes_swap = 64;
-	t->max_ptes_shared = 256;
+	r->t.orders = ((1U << r->order) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
+	r->t.max_ptes_swap = 64;
+	r->t.max_ptes_shared = 256;
 }
 
 /*
@@ -366,26 +416,34 @@ static void sparse_range(struct mthp_policy_test *t, unsigned int seed)
  * @make, @repeat calls each, taking turns in alternating order so that
  * drift hits both alike.  Returns 0 with the mean ns per call of each.
  */
-static int bench_ranges(int fd, void (*make)(struct mthp_policy_test *, unsigned int),
+static int bench_ranges(int fd, void (*make)(struct bench_range *, unsigned int),
 			int ranges, int repeat, double *bpf_ns, double *native_ns)
 {
-	struct mthp_policy_test t;
-	int i, pass;
+	struct bench_range r;
+	int i, pass, err = 0;
 
+	if (bench_range_alloc(&r))
+		return 1;
 	*bpf_ns = *native_ns = 0;
-	for (i = 0; i < ranges; i++) {
+	for (i = 0; i < ranges && !err; i++) {
 		for (pass = 0; pass < 2; pass++) {
-			LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t),
-				    .repeat = repeat);
+			LIBBPF_OPTS(bpf_test_run_opts, run,
+				    .ctx_in = &r.t, .ctx_size_in = sizeof(r.t),
+				    .data_in = r.data, .data_size_in = r.size, .repeat = repeat);
 			int native = (pass + i) % 2;
 
-			make(&t, i);
-			t.flags = native ? MTHP_TEST_NATIVE : 0;
-			if (bpf_prog_test_run_opts(fd, &run))
-				return fail("BPF_PROG_TEST_RUN: %s", strerror(errno));
+			make(&r, i);
+			r.t.flags = native ? MTHP_TEST_NATIVE : 0;
+			if (bpf_prog_test_run_opts(fd, &run)) {
+				err = fail("BPF_PROG_TEST_RUN: %s", strerror(errno));
+				break;
+			}
 			*(native ? native_ns : bpf_ns) += run.duration;
 		}
 	}
+	free(r.data);
+	if (err)
+		return err;
 	*bpf_ns /= ranges;
 	*native_ns /= ranges;
 	return 0;

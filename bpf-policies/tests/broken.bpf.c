@@ -19,17 +19,18 @@ SEC("struct_ops/plan")
 int BPF_PROG(broken_plan, struct mthp_collapse_ctx *range)
 {
 	u32 key = 0, *m = bpf_map_lookup_elem(&mode, &key);
+	u32 units = range->nr_ptes / 4, n = range->nr_ptes;
 	int i;
 
 	switch (m ? *m : 0) {
 	case 0:		/* MTHP_REJECT_RETVAL */
 		return 42;
 	case 1:		/* MTHP_REJECT_TOO_MANY */
-		bpf_for(i, 0, 129)
-			bpf_mthp_plan_add(range, (i % 128) * 4, 2);
+		bpf_for(i, 0, units + 1)
+			bpf_mthp_plan_add(range, (i % units) * 4, 2);
 		break;
 	case 2:		/* MTHP_REJECT_RANGE: aligned, but past the end */
-		bpf_mthp_plan_add(range, 512, 2);
+		bpf_mthp_plan_add(range, n, 2);
 		break;
 	case 3:		/* MTHP_REJECT_MISALIGNED */
 		bpf_mthp_plan_add(range, 2, 2);
@@ -42,10 +43,10 @@ int BPF_PROG(broken_plan, struct mthp_collapse_ctx *range)
 		bpf_mthp_plan_add(range, 8, 2);
 		break;
 	case 6:		/* MTHP_REJECT_EMPTY: the tests leave the last 64K empty */
-		bpf_mthp_plan_add(range, 496, 4);
+		bpf_mthp_plan_add(range, n - 16, 4);
 		break;
 	default:	/* every 64K chunk, whatever it holds (swap, shared) */
-		bpf_for(i, 0, 32)
+		bpf_for(i, 0, n / 16)
 			bpf_mthp_plan_add(range, i * 16, 4);
 		break;
 	}

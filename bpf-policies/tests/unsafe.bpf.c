@@ -10,7 +10,7 @@ char _license[] SEC("license") = "GPL";
 SEC("struct_ops/plan")
 int BPF_PROG(unsafe_plan, struct mthp_collapse_ctx *range)
 {
-	range->max_ptes_none = 511;
+	range->max_ptes_none = range->nr_ptes - 1;
 	return MTHP_PLAN_DEFAULT;
 }
 

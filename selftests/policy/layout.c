@@ -96,22 +96,25 @@ void touch_young(char *p, const int *pat, size_t n)
 				p[i * PMD_SZ + pte * PAGE_SZ] = 1;
 }
 
-void pattern_test_ctx(const struct pattern *pat, struct mthp_policy_test *t)
+/* A test range is a PMD range of the mappings these tests fault. */
+_Static_assert(NR == PMD_PAGES, "range.h and mthp.h disagree on the PMD range");
+
+void pattern_test_ctx(const struct pattern *pat, struct test_range *r)
 {
 	int pte;
 
-	memset(t, 0, sizeof(*t));
-	for (pte = 0; pte < PMD_PAGES; pte++) {
+	memset(r, 0, sizeof(*r));
+	for (pte = 0; pte < NR; pte++) {
 		if (!pat->occupied(pte))
 			continue;
-		t->present[pte / 64] |= 1ULL << (pte % 64);
+		r->in.present[pte / 64] |= 1ULL << (pte % 64);
 		if (pte % 100 < pat->young_pct)
-			t->young[pte / 64] |= 1ULL << (pte % 64);
+			r->in.young[pte / 64] |= 1ULL << (pte % 64);
 	}
-	t->orders = ORDERS;
-	t->max_ptes_none = PMD_PAGES - 1;
-	t->max_ptes_swap = 64;
-	t->max_ptes_shared = 256;
+	r->t.orders = ORDERS;
+	r->t.max_ptes_none = NR - 1;
+	r->t.max_ptes_swap = 64;
+	r->t.max_ptes_shared = 256;
 }
 
 /*
@@ -123,35 +126,35 @@ void pattern_test_ctx(const struct pattern *pat, struct mthp_policy_test *t)
  */
 void expected(const char *policy, const struct pattern *pat, int *want)
 {
-	static struct mthp_policy_test t;
+	static struct test_range r;
 	unsigned int pct[10] = { [2] = 100, [4] = 50, [9] = 90 };
 	struct model_plan plan;
 	unsigned int c, i, pass;
 	bool use_default;
 	int pte;
 
-	pattern_test_ctx(pat, &t);
+	pattern_test_ctx(pat, &r);
 	for (pte = 0; pte < PMD_PAGES; pte++)
 		want[pte] = pat->occupied(pte) ? 0 : ORDER_NONE;
 	for (pass = 0; pass < 10; pass++) {
 		bool changed = false, pmd = false;
 
-		model_policy(policy, &t, pct, 0, &plan, &use_default);
+		model_policy(policy, &r, pct, 0, &plan, &use_default);
 		if (use_default)
-			model_plan(&t, ~0U, MODEL_DEFAULT, NULL, &plan);
+			model_plan(&r, ~0U, MODEL_DEFAULT, NULL, &plan);
 		for (c = 0; c < plan.nr; c++) {
 			unsigned int off = plan.chunk[c].offset, order = plan.chunk[c].order;
 			unsigned int nr = 1U << order, young = 0;
 
 			for (i = off; i < off + nr; i++)
-				young += test_pte(t.young, i);
+				young += test_pte(r.in.young, i);
 			if (!young)
 				continue;
 			for (i = off; i < off + nr; i++) {
 				want[i] = order;
-				t.folio_order[i] = order;
-				t.present[i / 64] |= 1ULL << (i % 64);
-				t.young[i / 64] |= 1ULL << (i % 64);
+				r.in.folio_order[i] = order;
+				r.in.present[i / 64] |= 1ULL << (i % 64);
+				r.in.young[i / 64] |= 1ULL << (i % 64);
 			}
 			changed = true;
 			pmd |= order == PMD_ORDER;

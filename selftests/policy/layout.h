@@ -53,6 +53,6 @@ int settle_young(char *p, const int *pat, size_t n);
 int layout_is(char *p, const int *pat, size_t n, const char *model, const char *label);
 
 /* The test-run input describing a range of @pat, as the kernel scans it first. */
-void pattern_test_ctx(const struct pattern *pat, struct mthp_policy_test *t);
+void pattern_test_ctx(const struct pattern *pat, struct test_range *r);
 
 #endif

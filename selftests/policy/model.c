@@ -3,10 +3,9 @@
 
 #include "model.h"
 
-#define NR	MTHP_POLICY_NR_PTES
 #define PMD	9
 
-static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned int order,
+static void walk(const struct test_range *r, unsigned int off, unsigned int order,
 		 unsigned int orders, enum model_fill fill, const unsigned int *pct,
 		 struct model_plan *out)
 {
@@ -14,19 +13,19 @@ static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned in
 	bool pmd = order == PMD, safe, full;
 
 	for (i = off; i < off + nr; i++) {
-		present += test_pte(t->present, i);
-		swap += test_pte(t->swap, i);
-		shared += test_pte(t->shared, i);
-		if (t->folio_order[i] > big)
-			big = t->folio_order[i];
+		present += test_pte(r->in.present, i);
+		swap += test_pte(r->in.swap, i);
+		shared += test_pte(r->in.shared, i);
+		if (r->in.folio_order[i] > big)
+			big = r->in.folio_order[i];
 	}
 	if (!present)
 		return;
 	none = nr - present - swap;
 	if (orders & (1U << order)) {
-		safe = pmd ? swap <= t->max_ptes_swap && shared <= t->max_ptes_shared :
+		safe = pmd ? swap <= r->t.max_ptes_swap && shared <= r->t.max_ptes_shared :
 			     !swap && !shared;
-		safe = safe && !(t->uffd_armed && none);
+		safe = safe && !(r->t.uffd_armed && none);
 		switch (fill) {
 		case MODEL_FULL:
 			full = !none;
@@ -39,9 +38,10 @@ static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned in
 			break;
 		default:
 			if (pmd)
-				full = none <= (t->uffd_armed ? 0 : t->max_ptes_none);
+				full = none <= (r->t.uffd_armed ? 0 : r->t.max_ptes_none);
 			else
-				full = t->max_ptes_none == NR - 1 && !t->uffd_armed ? true : !none;
+				full = r->t.max_ptes_none == NR - 1 && !r->t.uffd_armed ? true :
+				       !none;
 		}
 		/* Mapped by a folio this large already: skipped whole. */
 		if (safe && full) {
@@ -54,19 +54,19 @@ static void walk(const struct mthp_policy_test *t, unsigned int off, unsigned in
 		}
 	}
 	if (order > 2 && (orders & ((1U << order) - 1) & ~3U)) {
-		walk(t, off, order - 1, orders, fill, pct, out);
-		walk(t, off + nr / 2, order - 1, orders, fill, pct, out);
+		walk(r, off, order - 1, orders, fill, pct, out);
+		walk(r, off + nr / 2, order - 1, orders, fill, pct, out);
 	}
 }
 
-void model_plan(const struct mthp_policy_test *t, unsigned int orders,
+void model_plan(const struct test_range *r, unsigned int orders,
 		enum model_fill fill, const unsigned int *pct, struct model_plan *out)
 {
 	out->nr = 0;
-	walk(t, 0, PMD, orders & t->orders & 0x3fc, fill, pct, out);
+	walk(r, 0, PMD, orders & r->t.orders & 0x3fc, fill, pct, out);
 }
 
-bool model_policy(const char *policy, const struct mthp_policy_test *t,
+bool model_policy(const char *policy, const struct test_range *r,
 		  const unsigned int *pct, unsigned int min_young, struct model_plan *out,
 		  bool *use_default)
 {
@@ -74,22 +74,22 @@ bool model_policy(const char *policy, const struct mthp_policy_test *t,
 
 	*use_default = false;
 	if (!strcmp(policy, "default")) {
-		model_plan(t, ~0U, MODEL_DEFAULT, NULL, out);
+		model_plan(r, ~0U, MODEL_DEFAULT, NULL, out);
 	} else if (!strcmp(policy, "conservative")) {
-		model_plan(t, ~0U, MODEL_FULL, NULL, out);
+		model_plan(r, ~0U, MODEL_FULL, NULL, out);
 	} else if (!strcmp(policy, "aggressive")) {
-		model_plan(t, ~0U, MODEL_ANY, NULL, out);
+		model_plan(r, ~0U, MODEL_ANY, NULL, out);
 	} else if (!strcmp(policy, "pmd_only")) {
-		model_plan(t, 1U << PMD, MODEL_DEFAULT, NULL, out);
+		model_plan(r, 1U << PMD, MODEL_DEFAULT, NULL, out);
 	} else if (!strcmp(policy, "threshold")) {
 		for (o = 0; o <= PMD; o++)
 			scaled[o] = pct && pct[o] ? (pct[o] > 100 ? 100 : pct[o]) :
-				    100 - (t->uffd_armed ? 0 : t->max_ptes_none) * 100 / NR;
-		model_plan(t, ~0U, MODEL_PERCENT, scaled, out);
+				    100 - (r->t.uffd_armed ? 0 : r->t.max_ptes_none) * 100 / NR;
+		model_plan(r, ~0U, MODEL_PERCENT, scaled, out);
 	} else if (!strcmp(policy, "hot")) {
 		for (i = 0; i < NR; i++) {
-			present += test_pte(t->present, i);
-			young += test_pte(t->young, i);
+			present += test_pte(r->in.present, i);
+			young += test_pte(r->in.young, i);
 		}
 		out->nr = 0;
 		*use_default = !present || young * 100 >= (min_young ? min_young : 50) * present;
@@ -114,7 +114,7 @@ static unsigned int order_none(unsigned int none, unsigned int order)
 {
 	if (order == 9)
 		return none;
-	return none == MTHP_POLICY_NR_PTES - 1 ? (1U << order) - 1 : 0;
+	return none == NR - 1 ? (1U << order) - 1 : 0;
 }
 
 enum attempt { TRY_OK, TRY_SMALLER, TRY_SKIP };
@@ -125,37 +125,38 @@ enum attempt { TRY_OK, TRY_SMALLER, TRY_SKIP };
  * 6.12 backport's planner applies them (the one that matches upstream's
  * layouts on every collapse test).
  */
-static enum attempt attempt(const struct mthp_policy_test *t, unsigned int off,
+static enum attempt attempt(const struct test_range *r, unsigned int off,
 			    unsigned int order)
 {
 	unsigned int nr = 1U << order, i;
-	unsigned int present = weight(t->present, off, nr);
-	unsigned int swap = weight(t->swap, off, nr);
-	unsigned int shared = weight(t->shared, off, nr);
+	unsigned int present = weight(r->in.present, off, nr);
+	unsigned int swap = weight(r->in.swap, off, nr);
+	unsigned int shared = weight(r->in.shared, off, nr);
 	bool pmd = order == 9;
 	unsigned int none = nr - present - (pmd ? swap : 0);
 
-	if (none > (t->uffd_armed ? 0 : order_none(t->max_ptes_none, order)))
+	if (none > (r->t.uffd_armed ? 0 : order_none(r->t.max_ptes_none, order)))
 		return TRY_SMALLER;
-	if (swap > (pmd ? t->max_ptes_swap : 0) || shared > (pmd ? t->max_ptes_shared : 0))
+	if (swap > (pmd ? r->t.max_ptes_swap : 0) || shared > (pmd ? r->t.max_ptes_shared : 0))
 		return TRY_SMALLER;
 	if (!pmd)
 		for (i = off; i < off + nr; i++)
-			if (t->folio_order[i] >= order)
+			if (r->in.folio_order[i] >= order)
 				return TRY_SKIP;
 	return TRY_OK;
 }
 
 /* The occupancy test of the kernel's own walk (no userfaultfd rule). */
-static bool occupied(const struct mthp_policy_test *t, unsigned int off, unsigned int order)
+static bool occupied(const struct test_range *r, unsigned int off, unsigned int order)
 {
 	unsigned int nr = 1U << order;
-	unsigned int n = weight(t->present, off, nr) + (order == 9 ? weight(t->swap, off, nr) : 0);
+	unsigned int n = weight(r->in.present, off, nr) +
+			 (order == 9 ? weight(r->in.swap, off, nr) : 0);
 
-	return n >= nr - order_none(t->max_ptes_none, order);
+	return n >= nr - order_none(r->t.max_ptes_none, order);
 }
 
-void model_kernel_outcome(const struct mthp_policy_test *t, const struct mthp_policy_chunk *plan,
+void model_kernel_outcome(const struct test_range *r, const struct mthp_policy_chunk *plan,
 			  unsigned int nr, struct model_plan *out)
 {
 	unsigned int c;
@@ -169,9 +170,9 @@ void model_kernel_outcome(const struct mthp_policy_test *t, const struct mthp_po
 		while (off < end) {
 			enum attempt a = TRY_SMALLER;
 
-			if (chosen || (t->orders >> order & 1 && occupied(t, off, order))) {
+			if (chosen || (r->t.orders >> order & 1 && occupied(r, off, order))) {
 				chosen = false;
-				a = attempt(t, off, order);
+				a = attempt(r, off, order);
 				if (a == TRY_OK) {
 					out->chunk[out->nr].offset = off;
 					out->chunk[out->nr].order = order;
@@ -179,7 +180,8 @@ void model_kernel_outcome(const struct mthp_policy_test *t, const struct mthp_po
 				}
 			}
 			/* A smaller enabled order at the same offset, as the kernel steps down. */
-			if (a == TRY_SMALLER && order > 2 && (t->orders & ((1U << order) - 1) & ~3U)) {
+			if (a == TRY_SMALLER && order > 2 &&
+			    (r->t.orders & ((1U << order) - 1) & ~3U)) {
 				order--;
 				continue;
 			}

@@ -7,22 +7,23 @@
 #ifndef POLICY_MODEL_H
 #define POLICY_MODEL_H
 
-#include <linux/mthp_policy.h>
 #include <stdbool.h>
+
+#include "range.h"
 
 enum model_fill { MODEL_DEFAULT, MODEL_FULL, MODEL_ANY, MODEL_PERCENT };
 
 struct model_plan {
 	unsigned int nr;
-	struct mthp_policy_chunk chunk[MTHP_POLICY_PLAN_MAX];
+	struct mthp_policy_chunk chunk[PLAN_MAX];
 };
 
-/* Plan @t's range with the kernel's walk, safety rules and @fill. */
-void model_plan(const struct mthp_policy_test *t, unsigned int orders,
+/* Plan @r's range with the kernel's walk, safety rules and @fill. */
+void model_plan(const struct test_range *r, unsigned int orders,
 		enum model_fill fill, const unsigned int *pct, struct model_plan *out);
 
 /* The plan a named shipped policy makes (pct: threshold's map, or NULL). */
-bool model_policy(const char *policy, const struct mthp_policy_test *t,
+bool model_policy(const char *policy, const struct test_range *r,
 		  const unsigned int *pct, unsigned int min_young, struct model_plan *out,
 		  bool *use_default);
 
@@ -30,9 +31,9 @@ bool model_policy(const char *policy, const struct mthp_policy_test *t,
  * What the kernel's plan @plan comes to on Linux 7.3, whose plans list the
  * chunks its walk tries first (not only those it would collapse): each
  * chunk tried, with the fallback to smaller orders inside it, as the
- * record in @t predicts.
+ * record in @r predicts.
  */
-void model_kernel_outcome(const struct mthp_policy_test *t, const struct mthp_policy_chunk *plan,
+void model_kernel_outcome(const struct test_range *r, const struct mthp_policy_chunk *plan,
 			  unsigned int nr, struct model_plan *out);
 
 static inline bool test_pte(const __u64 *map, unsigned int i)

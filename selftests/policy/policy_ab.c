@@ -156,10 +156,8 @@ static int attach(const char *args)
 
 /* The plan BPF_PROG_TEST_RUN gives @policy for a range of @pat. */
 static int test_run_plan(const char *policy, const struct pattern *pat,
-			 struct mthp_policy_test *t)
+			 struct test_range *r)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = t, .ctx_size_in = sizeof(*t),
-		    .ctx_out = t, .ctx_size_out = sizeof(*t));
 	struct bpf_program *prog;
 	struct bpf_object *obj;
 	char path[600];
@@ -171,10 +169,10 @@ static int test_run_plan(const char *policy, const struct pattern *pat,
 		return -1;
 	bpf_object__for_each_program(prog, obj)
 		fd = bpf_program__fd(prog);
-	pattern_test_ctx(pat, t);
-	err = bpf_prog_test_run_opts(fd, &opts);
+	pattern_test_ctx(pat, r);
+	err = range_test_run(fd, r, 0, NULL);
 	bpf_object__close(obj);
-	return err;
+	return err < 0 ? err : 0;
 }
 
 /* Two cgroups, two policies, the same ranges: each gets its own plan. */
@@ -247,7 +245,7 @@ static void check_nesting(void)
  */
 static void check_shadow(void)
 {
-	static struct mthp_policy_test t;
+	static struct test_range r;
 	long calls, got, want, none = 0;
 	unsigned int i, o, per[PMD_ORDER + 1] = { 0 };
 	int ok;
@@ -264,12 +262,12 @@ static void check_shadow(void)
 	ok = wait_ok(s);
 	ksft_test_result(ok, "shadow aggressive leaves the layout to active conservative\n");
 
-	if (test_run_plan("aggressive", &patterns[PAT_ALT_16K], &t))
+	if (test_run_plan("aggressive", &patterns[PAT_ALT_16K], &r))
 		ksft_exit_fail_msg("test run of aggressive failed: %s\n", strerror(errno));
-	for (i = 0; i < t.nr; i++) {
-		per[t.chunk[i].order]++;
-		for (o = t.chunk[i].offset; o < t.chunk[i].offset + (1U << t.chunk[i].order); o++)
-			none += !test_pte(t.present, o);
+	for (i = 0; i < r.t.nr; i++) {
+		per[r.chunk[i].order]++;
+		for (o = r.chunk[i].offset; o < r.chunk[i].offset + (1U << r.chunk[i].order); o++)
+			none += !test_pte(r.in.present, o);
 	}
 	calls = stat_of("aggressive", "shadow", "mthp-s", "calls");
 	ok = calls > 0;
@@ -296,7 +294,7 @@ static void check_shadow(void)
 	      stat_of("conservative", "active", "mthp-s", "collapsed_none") == 0 &&
 	      stat_of("conservative", "active", "mthp-s", "collapsed_order9") == 0;
 	ksft_print_msg("shadow: %ld calls, plan per call %u chunk(s), %ld empty PTEs; active collapsed_order2 %ld\n",
-		       calls, t.nr, none,
+		       calls, r.t.nr, none,
 		       stat_of("conservative", "active", "mthp-s", "collapsed_order2"));
 	sh("%s detach --cgroup mthp-s --shadow > /dev/null", loader);
 	sh("%s detach --cgroup mthp-s > /dev/null", loader);
@@ -314,13 +312,12 @@ static bool slow_disabled(void)
  */
 static long slow_call_ns(__u32 n)
 {
-	static struct mthp_policy_test t;
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &t, .ctx_size_in = sizeof(t));
+	static struct test_range r;
 	struct bpf_program *prog;
 	struct bpf_object *obj;
 	struct bpf_map *map;
 	char path[600];
-	__u32 key = 0;
+	__u32 key = 0, duration;
 	long ns = -1;
 
 	snprintf(path, sizeof(path), "%s/slow.bpf.o", objdir);
@@ -329,11 +326,11 @@ static long slow_call_ns(__u32 n)
 		return -1;
 	map = bpf_object__find_map_by_name(obj, "loops");
 	prog = bpf_object__find_program_by_name(obj, "slow_plan");
-	pattern_test_ctx(&patterns[0], &t);
+	pattern_test_ctx(&patterns[0], &r);
 	if (map && prog &&
 	    !bpf_map__update_elem(map, &key, sizeof(key), &n, sizeof(n), 0) &&
-	    !bpf_prog_test_run_opts(bpf_program__fd(prog), &opts))
-		ns = opts.duration;
+	    range_test_run(bpf_program__fd(prog), &r, 0, &duration) >= 0)
+		ns = duration;
 	bpf_object__close(obj);
 	return ns;
 }
@@ -429,10 +426,14 @@ static void check_scopes(void)
 int main(void)
 {
 	const char *build = getenv("MTHP_BUILD");
+	const char *why;
 
 	ksft_print_header();
 	if (!build || access(POLICIES, F_OK))
 		ksft_exit_skip("needs MTHP_BUILD and a kernel with cgroup-scoped policies\n");
+	why = range_geometry_mismatch();
+	if (why)
+		ksft_exit_skip("%s", why);
 	snprintf(loader, sizeof(loader), "%s/loader/mthp-policy", build);
 	snprintf(objdir, sizeof(objdir), "%s/bpf-policies", build);
 	sh("%s detach --all > /dev/null 2>&1", loader);

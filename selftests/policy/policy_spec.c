@@ -18,8 +18,6 @@
 #include "kselftest.h"
 #include "model.h"
 
-#define NR	MTHP_POLICY_NR_PTES
-
 static const char *objdir;
 static unsigned int seed = 1;
 
@@ -35,24 +33,24 @@ static void set_pte(__u64 *map, unsigned int i)
 }
 
 /* A range as a scan could record it: young and shared only where present. */
-static void random_range(struct mthp_policy_test *t, unsigned int n)
+static void random_range(struct test_range *r, unsigned int n)
 {
 	static const unsigned int density[] = { 1, 5, 25, 50, 75, 95, 99, 100 };
 	static const unsigned int nones[] = { 0, NR - 1, 0, NR - 1, 64, 256 };
 	unsigned int d = density[n % 8], i, k;
 
-	memset(t, 0, sizeof(*t));
+	memset(r, 0, sizeof(*r));
 	for (i = 0; i < NR; i++) {
-		unsigned int r = rnd() % 1000;
+		unsigned int x = rnd() % 1000;
 
-		if (r < d * 10) {
-			set_pte(t->present, i);
+		if (x < d * 10) {
+			set_pte(r->in.present, i);
 			if (rnd() % 3)
-				set_pte(t->young, i);
+				set_pte(r->in.young, i);
 			if (n % 5 == 1 && rnd() % 100 == 0)
-				set_pte(t->shared, i);
-		} else if (n % 5 == 2 && r >= 997) {
-			set_pte(t->swap, i);
+				set_pte(r->in.shared, i);
+		} else if (n % 5 == 2 && x >= 997) {
+			set_pte(r->in.swap, i);
 		}
 	}
 	/* Some ranges already hold large folios, naturally aligned. */
@@ -60,23 +58,15 @@ static void random_range(struct mthp_policy_test *t, unsigned int n)
 		unsigned int o = 2 + rnd() % 6, at = (rnd() % (NR >> o)) << o;
 
 		for (i = at; i < at + (1U << o); i++)
-			if (test_pte(t->present, i))
-				t->folio_order[i] = o;
+			if (test_pte(r->in.present, i))
+				r->in.folio_order[i] = o;
 	}
-	t->orders = n % 4 == 0 ? 0x3fc : (rnd() & 0x3fc);
-	t->max_ptes_none = nones[n % 6];
-	t->max_ptes_swap = n % 3 ? 64 : 0;
-	t->max_ptes_shared = 256;
-	t->uffd_armed = n % 11 == 5;
-	t->address = 0x7f0000000000ULL + (unsigned long long)n * (2 << 20);
-}
-
-static int run(int fd, struct mthp_policy_test *t)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = t, .ctx_size_in = sizeof(*t),
-		    .ctx_out = t, .ctx_size_out = sizeof(*t));
-
-	return bpf_prog_test_run_opts(fd, &opts) ? -errno : (int)opts.retval;
+	r->t.orders = n % 4 == 0 ? 0x3fc : (rnd() & 0x3fc);
+	r->t.max_ptes_none = nones[n % 6];
+	r->t.max_ptes_swap = n % 3 ? 64 : 0;
+	r->t.max_ptes_shared = 256;
+	r->t.uffd_armed = n % 11 == 5;
+	r->t.address = 0x7f0000000000ULL + (unsigned long long)n * (2 << 20);
 }
 
 static bool same(const struct model_plan *want, __u32 nr, const struct mthp_policy_chunk *c)
@@ -113,7 +103,7 @@ static void set_map(struct bpf_object *obj, const char *name, __u32 idx, __u32 v
 static void check_policy(const char *policy, unsigned int n)
 {
 	static unsigned int pct[10] = { [4] = 50, [9] = 100, [6] = 75 };
-	static struct mthp_policy_test t;
+	static struct test_range r;
 	struct model_plan want;
 	struct bpf_object *obj;
 	unsigned int i, bad = 0;
@@ -131,23 +121,25 @@ static void check_policy(const char *policy, unsigned int n)
 		set_map(obj, "pct", 9, pct[9]);
 	}
 	for (i = 0; i < n && !bad; i++) {
-		random_range(&t, i);
-		model_policy(policy, &t, pct, 0, &want, &use_default);
-		ret = run(fd, &t);
+		random_range(&r, i);
+		model_policy(policy, &r, pct, 0, &want, &use_default);
+		ret = range_test_run(fd, &r, 0, NULL);
 		if (ret < 0) {
 			ksft_print_msg("%s: test run: %s\n", policy, strerror(-ret));
 			bad = 1;
 			break;
 		}
-		if (t.rejected) {
-			ksft_print_msg("%s: range %u: plan rejected, mask %#x\n", policy, i, t.rejected);
+		if (r.t.rejected) {
+			ksft_print_msg("%s: range %u: plan rejected, mask %#x\n", policy, i,
+				       r.t.rejected);
 			bad = 1;
-		} else if (use_default ? ret != MTHP_PLAN_DEFAULT || t.nr != t.default_nr ||
-					 memcmp(t.chunk, t.default_chunk, t.nr * sizeof(t.chunk[0])) :
-			   ret != MTHP_PLAN_CUSTOM || !same(&want, t.nr, t.chunk)) {
+		} else if (use_default ? ret != MTHP_PLAN_DEFAULT || r.t.nr != r.t.default_nr ||
+					 memcmp(r.chunk, r.default_chunk,
+						r.t.nr * sizeof(r.chunk[0])) :
+			   ret != MTHP_PLAN_CUSTOM || !same(&want, r.t.nr, r.chunk)) {
 			ksft_print_msg("%s: range %u (orders %#x none %u uffd %u): ret %d, %u chunks, model %u%s\n",
-				       policy, i, t.orders, t.max_ptes_none, t.uffd_armed, ret, t.nr,
-				       want.nr, use_default ? " (default)" : "");
+				       policy, i, r.t.orders, r.t.max_ptes_none, r.t.uffd_armed, ret,
+				       r.t.nr, want.nr, use_default ? " (default)" : "");
 			bad = 1;
 		}
 	}
@@ -166,7 +158,7 @@ static void check_default_is_kernel(unsigned int n)
 	 */
 	const char *base = getenv("MTHP_BASE");
 	bool outcome = base && !strcmp(base, "7.3");
-	static struct mthp_policy_test t;
+	static struct test_range r;
 	struct model_plan kernel;
 	struct bpf_object *obj;
 	unsigned int i, bad = 0;
@@ -178,20 +170,21 @@ static void check_default_is_kernel(unsigned int n)
 		return;
 	}
 	for (i = 0; i < n && !bad; i++) {
-		random_range(&t, 7919 * i + 13);
-		if (run(fd, &t) != MTHP_PLAN_CUSTOM || t.rejected) {
+		random_range(&r, 7919 * i + 13);
+		if (range_test_run(fd, &r, 0, NULL) != MTHP_PLAN_CUSTOM || r.t.rejected) {
 			ksft_print_msg("range %u: BPF default failed or was rejected\n", i);
 			bad = 1;
 		} else if (outcome) {
-			model_kernel_outcome(&t, t.default_chunk, t.default_nr, &kernel);
-			if (!same(&kernel, t.nr, t.chunk)) {
+			model_kernel_outcome(&r, r.default_chunk, r.t.default_nr, &kernel);
+			if (!same(&kernel, r.t.nr, r.chunk)) {
 				ksft_print_msg("range %u: BPF %u chunks, kernel %u (%u planned)\n",
-					       i, t.nr, kernel.nr, t.default_nr);
+					       i, r.t.nr, kernel.nr, r.t.default_nr);
 				bad = 1;
 			}
-		} else if (t.nr != t.default_nr ||
-			   memcmp(t.chunk, t.default_chunk, t.nr * sizeof(t.chunk[0]))) {
-			ksft_print_msg("range %u: BPF %u chunks, kernel %u\n", i, t.nr, t.default_nr);
+		} else if (r.t.nr != r.t.default_nr ||
+			   memcmp(r.chunk, r.default_chunk, r.t.nr * sizeof(r.chunk[0]))) {
+			ksft_print_msg("range %u: BPF %u chunks, kernel %u\n", i, r.t.nr,
+				       r.t.default_nr);
 			bad = 1;
 		}
 	}
@@ -215,7 +208,7 @@ static void check_broken(void)
 		{ 8, MTHP_REJECT_SHARED, "chunk with a shared page" },
 		{ 9, MTHP_REJECT_UFFD, "empty PTEs under userfaultfd" },
 	};
-	static struct mthp_policy_test t;
+	static struct test_range r;
 	struct bpf_object *obj;
 	unsigned int i;
 	int fd = -1;
@@ -229,42 +222,47 @@ static void check_broken(void)
 		unsigned int p;
 		int ret;
 
-		memset(&t, 0, sizeof(t));
+		memset(&r, 0, sizeof(r));
 		for (p = 0; p < NR - 16; p++)		/* the last 64K empty */
 			if (cases[i].mode != 9 || p % 2)
-				set_pte(t.present, p);
+				set_pte(r.in.present, p);
 		if (cases[i].mode == 7) {	/* a swap entry where no page is */
-			t.present[100 / 64] &= ~(1ULL << (100 % 64));
-			set_pte(t.swap, 100);
+			r.in.present[100 / 64] &= ~(1ULL << (100 % 64));
+			set_pte(r.in.swap, 100);
 		}
 		if (cases[i].mode == 8)
-			set_pte(t.shared, 100);
-		t.orders = 1 << 2 | 1 << 4 | 1 << 9;	/* never order 3 */
-		t.max_ptes_none = NR - 1;
-		t.max_ptes_swap = 64;
-		t.max_ptes_shared = 256;
-		t.uffd_armed = cases[i].mode == 9;
+			set_pte(r.in.shared, 100);
+		r.t.orders = 1 << 2 | 1 << 4 | 1 << 9;	/* never order 3 */
+		r.t.max_ptes_none = NR - 1;
+		r.t.max_ptes_swap = 64;
+		r.t.max_ptes_shared = 256;
+		r.t.uffd_armed = cases[i].mode == 9;
 		set_map(obj, "mode", 0, cases[i].mode >= 7 ? 7 : cases[i].mode);
-		ret = run(fd, &t);
-		ksft_test_result(ret >= 0 && t.verdict == MTHP_PLAN_DEFAULT &&
-				 (t.rejected & (1U << cases[i].reason)) &&
-				 t.nr == t.default_nr &&
-				 !memcmp(t.chunk, t.default_chunk, t.nr * sizeof(t.chunk[0])),
+		ret = range_test_run(fd, &r, 0, NULL);
+		ksft_test_result(ret >= 0 && r.t.verdict == MTHP_PLAN_DEFAULT &&
+				 (r.t.rejected & (1U << cases[i].reason)) &&
+				 r.t.nr == r.t.default_nr &&
+				 !memcmp(r.chunk, r.default_chunk, r.t.nr * sizeof(r.chunk[0])),
 				 "broken: %s is rejected (mask %#x), default plan used\n",
-				 cases[i].what, t.rejected);
+				 cases[i].what, r.t.rejected);
 	}
 	bpf_object__close(obj);
 }
 
-/* Records no scan makes are refused, not planned. */
+/*
+ * Records no scan makes are refused, not planned; so are a record of
+ * another size than the kernel's range, and a data_out too small for the
+ * plans (what fits, and the size they take).
+ */
 static void check_invalid_records(void)
 {
 	static const char * const what[] = {
 		"a PTE both present and swapped", "a shared PTE with no page",
 		"a young PTE with no page", "a folio order with no page",
-		"a non-zero pad",
 	};
-	static struct mthp_policy_test t;
+	static struct test_range r;
+	struct mthp_policy_chunk one = { 0xffff, 0xffff };
+	__u32 nr, default_nr, full;
 	struct bpf_object *obj;
 	unsigned int i, p;
 	int fd = -1, ret;
@@ -275,27 +273,74 @@ static void check_invalid_records(void)
 		return;
 	}
 	for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
-		memset(&t, 0, sizeof(t));
+		memset(&r, 0, sizeof(r));
 		for (p = 0; p < NR / 2; p++)
-			set_pte(t.present, p);
-		t.orders = 1 << 2 | 1 << 4 | 1 << 9;
-		t.max_ptes_none = NR - 1;
-		t.max_ptes_shared = 256;
+			set_pte(r.in.present, p);
+		r.t.orders = 1 << 2 | 1 << 4 | 1 << 9;
+		r.t.max_ptes_none = NR - 1;
+		r.t.max_ptes_shared = 256;
 		switch (i) {
-		case 0: set_pte(t.swap, 10); break;
-		case 1: set_pte(t.shared, NR - 10); break;
-		case 2: set_pte(t.young, NR - 10); break;
-		case 3: t.folio_order[NR - 10] = 2; break;
-		case 4: t.pad = 1; break;
+		case 0: set_pte(r.in.swap, 10); break;
+		case 1: set_pte(r.in.shared, NR - 10); break;
+		case 2: set_pte(r.in.young, NR - 10); break;
+		case 3: r.in.folio_order[NR - 10] = 2; break;
 		}
-		ret = run(fd, &t);
+		ret = range_test_run(fd, &r, 0, NULL);
 		ksft_test_result(ret == -EINVAL, "invalid record: %s is refused (%d)\n",
 				 what[i], ret);
 	}
 	/* The same record without the flaw runs: it is the flaw that is refused. */
-	t.pad = 0;
-	ret = run(fd, &t);
+	r.in.folio_order[NR - 10] = 0;
+	ret = range_test_run(fd, &r, 0, NULL);
 	ksft_test_result(ret >= 0, "invalid records: the valid record runs (%d)\n", ret);
+
+	/* That record, said to have twice the kernel's PTEs per PMD. */
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &r.t, .ctx_size_in = sizeof(r.t),
+			    .data_in = &r.in, .data_size_in = sizeof(r.in));
+
+		r.t.nr_ptes = NR * 2;
+		ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+		ksft_test_result(ret == -EINVAL, "refused: nr_ptes %d, not the kernel's %d (%d)\n",
+				 NR * 2, NR, ret);
+	}
+	/* Its data_in one byte short. */
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &r.t, .ctx_size_in = sizeof(r.t),
+			    .data_in = &r.in, .data_size_in = sizeof(r.in) - 1);
+
+		r.t.nr_ptes = NR;
+		ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+		ksft_test_result(ret == -EINVAL, "refused: data_size_in %zu, one byte short (%d)\n",
+				 sizeof(r.in) - 1, ret);
+	}
+	/*
+	 * A data_out of one chunk, with no empty PTE allowed: the first half
+	 * planned in chunks below the PMD size, twice (carried out and
+	 * default).  The first chunk comes back, and the size of both plans,
+	 * with ENOSPC.
+	 */
+	r.t.max_ptes_none = 0;
+	ret = range_test_run(fd, &r, 0, NULL);
+	nr = r.t.nr;
+	default_nr = r.t.default_nr;
+	full = (nr + default_nr) * sizeof(one);
+	if (ret < 0 || !nr || nr + default_nr < 2) {
+		ksft_test_result_fail("data_out of one chunk: the range plans %u + %u chunks (%d)\n",
+				      nr, default_nr, ret);
+	} else {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &r.t, .ctx_size_in = sizeof(r.t),
+			    .data_in = &r.in, .data_size_in = sizeof(r.in),
+			    .data_out = &one, .data_size_out = sizeof(one));
+
+		r.t.nr_ptes = NR;
+		ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+		ksft_test_result(ret == -ENOSPC && opts.data_size_out == full &&
+				 one.offset == r.chunk[0].offset && one.order == r.chunk[0].order,
+				 "data_out of one chunk for %u + %u: ENOSPC (%d), data_size_out %u of %u, first chunk %u/%u\n",
+				 nr, default_nr, ret, opts.data_size_out, full, one.offset,
+				 one.order);
+	}
 	bpf_object__close(obj);
 }
 
@@ -312,11 +357,15 @@ int main(int argc, char **argv)
 	 */
 	unsigned int div = flavour && !strcmp(flavour, "debug") ? 5 : 1, i;
 	static char dir[512];
+	const char *why;
 
 	snprintf(dir, sizeof(dir), "%s/bpf-policies", getenv("MTHP_BUILD") ?: "build");
 	objdir = argc > 1 ? argv[1] : dir;
 	ksft_print_header();
-	ksft_set_plan(1 + 6 + 10 + 6);
+	why = range_geometry_mismatch();
+	if (why)
+		ksft_exit_skip("%s", why);
+	ksft_set_plan(1 + 6 + 10 + 5 + 3);
 	check_default_is_kernel(20000 / div);
 	for (i = 0; i < 6; i++)
 		check_policy(policies[i], 3000 / div);

@@ -1,12 +1,14 @@
 #!/bin/bash
 # The loader's errors, and the kernel's: an unprivileged attach is refused
-# (by the loader and, with bpftool, by the kernel), and every mistake gives
-# a message and a non-zero exit, never a crash or a silent success.
+# (by the loader and, with bpftool, by the kernel), a policy that writes its
+# context or reads past its scan record is refused by the verifier, and
+# every mistake gives a message and a non-zero exit, never a crash or a
+# silent success.
 L=$MTHP_BUILD/loader/mthp-policy
 P=$MTHP_BUILD/bpf-policies
 . "$MTHP_REPO/selftests/tests/tap.sh"
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-plan 9
+plan 10
 $L detach > /dev/null 2>&1
 t_refused "unprivileged loader attach is refused" "needs root" nobody $L attach conservative
 t_refused "unprivileged bpftool register is refused by the kernel" "not permitted\|EPERM" nobody $MTHP_BUILD/tools/bpftool/bpftool struct_ops register $P/conservative.bpf.o
@@ -14,6 +16,7 @@ t_refused "no such policy" "no such policy 'nope'" $L attach nope
 t_refused "bad parameter syntax" "expected key=value" $L attach threshold pct4
 t_refused "not a policy object" "no struct_ops map\|cannot open" $L attach /etc/hostname.bpf.o
 t_refused "verifier rejection shows the verifier log" "only read is supported" $L attach $P/unsafe.bpf.o
+t_refused "a read past the scan record is refused, with the verifier log" "access beyond struct" $L attach $P/overread.bpf.o
 t_refused "detach with nothing attached" "no policy is attached" $L detach
 t_refused "set with nothing attached" "no policy attached" $L set pct4=50
 t "nothing got attached" test "$(cat /sys/kernel/mm/transparent_hugepage/khugepaged/policy)" = none
