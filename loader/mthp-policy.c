@@ -367,6 +367,12 @@ static void bench_range_clear(struct bench_range *r)
 	r->t.nr_ptes = r->nr;
 }
 
+/* Orders MIN_COLLAPSE_ORDER to @top, as a mask of struct mthp_policy_test.orders. */
+static __u32 orders_upto(unsigned int top)
+{
+	return ((2U << top) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
+}
+
 static void set_pte(__u64 *map, unsigned int i)
 {
 	map[i / 64] |= 1ULL << (i % 64);
@@ -390,7 +396,7 @@ static void random_range(struct bench_range *r, unsigned int seed)
 			set_pte(r->young, i);
 	}
 	/* Every size khugepaged collapses into. */
-	r->t.orders = ((2U << r->order) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
+	r->t.orders = orders_upto(r->order);
 	r->t.max_ptes_none = seed % 2 ? r->nr - 1 : 0;
 	r->t.max_ptes_swap = 64;
 	r->t.max_ptes_shared = 256;
@@ -406,7 +412,7 @@ static void sparse_range(struct bench_range *r, unsigned int seed)
 	for (i = 0; i < r->nr; i += 2)
 		set_pte(r->present, i);
 	/* Every mTHP size but the PMD's: nothing to collapse. */
-	r->t.orders = ((1U << r->order) - 1) & ~((1U << MIN_COLLAPSE_ORDER) - 1);
+	r->t.orders = orders_upto(r->order - 1);
 	r->t.max_ptes_swap = 64;
 	r->t.max_ptes_shared = 256;
 }
