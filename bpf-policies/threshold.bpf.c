@@ -8,7 +8,7 @@
  * pct<order>=N`.  An order left at 0 takes its threshold from
  * max_ptes_none, scaled to the order (the first RFC of the mTHP collapse
  * series did this; the kernel default no longer does, because values in
- * between 0 and 511 make memory creep up one size per scan).
+ * between 0 and nr_ptes - 1 make memory creep up one size per scan).
  */
 #include "mthp_policy.bpf.h"
 

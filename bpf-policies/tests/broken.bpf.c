@@ -42,10 +42,10 @@ int BPF_PROG(broken_plan, struct mthp_collapse_ctx *range)
 		bpf_mthp_plan_add(range, 0, 4);
 		bpf_mthp_plan_add(range, 8, 2);
 		break;
-	case 6:		/* MTHP_REJECT_EMPTY: the tests leave the last 64K empty */
+	case 6:		/* MTHP_REJECT_EMPTY: the tests leave the last 16 PTEs empty */
 		bpf_mthp_plan_add(range, n - 16, 4);
 		break;
-	default:	/* every 64K chunk, whatever it holds (swap, shared) */
+	default:	/* every 16-PTE chunk, whatever it holds (swap, shared) */
 		bpf_for(i, 0, n / 16)
 			bpf_mthp_plan_add(range, i * 16, 4);
 		break;

@@ -341,6 +341,24 @@ static void check_invalid_records(void)
 				 nr, default_nr, ret, opts.data_size_out, full, one.offset,
 				 one.order);
 	}
+	/*
+	 * data_size_out 0 is no limit, as for other program types: both plans
+	 * come back whole.
+	 */
+	{
+		static struct mthp_policy_chunk all[2 * PLAN_MAX];
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &r.t, .ctx_size_in = sizeof(r.t),
+			    .data_in = &r.in, .data_size_in = sizeof(r.in), .data_out = all);
+
+		memset(all, 0xff, sizeof(all));
+		r.t.nr_ptes = NR;
+		ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+		ksft_test_result(ret == 0 && opts.data_size_out == full &&
+				 !memcmp(all, r.chunk, nr * sizeof(all[0])) &&
+				 !memcmp(all + nr, r.default_chunk, default_nr * sizeof(all[0])),
+				 "data_out with data_size_out 0: both plans whole (%d), %u of %u bytes\n",
+				 ret, opts.data_size_out, full);
+	}
 	bpf_object__close(obj);
 }
 
@@ -365,7 +383,7 @@ int main(int argc, char **argv)
 	why = range_geometry_mismatch();
 	if (why)
 		ksft_exit_skip("%s", why);
-	ksft_set_plan(1 + 6 + 10 + 5 + 3);
+	ksft_set_plan(1 + 6 + 10 + 5 + 4);
 	check_default_is_kernel(20000 / div);
 	for (i = 0; i < 6; i++)
 		check_policy(policies[i], 3000 / div);
