@@ -109,7 +109,7 @@ reset-tree: deps
 	@scripts/tree.sh reset
 
 clean:
-	rm -rf build/*/obj-* build/*/mm-selftests build/tools build/selftests build/vm \
+	rm -rf build/*/obj-* build/*/mm-selftests build/*/bpf-selftests build/tools build/selftests build/vm \
 		build/initramfs.cpio.gz build/bpf-policies build/loader
 
 distclean:

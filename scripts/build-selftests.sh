@@ -1,6 +1,7 @@
 #!/bin/bash
 # The THP-related mm selftests of one base's tree, built against that
-# kernel's UAPI headers into build/$BASE/mm-selftests/; then ours, into
+# kernel's UAPI headers into build/$BASE/mm-selftests/, and the series' test
+# of the tree's BPF selftests into build/$BASE/bpf-selftests/; then ours, into
 # build/selftests/bin/, which run unchanged on both bases.
 set -euo pipefail
 
@@ -24,6 +25,9 @@ if ! make -C "$TREE/tools/testing/selftests/mm" OUTPUT="$OUT" \
 	exit 1
 fi
 echo "build-selftests: built ${MM_TESTS[*]} ($BASE)"
+
+# The series' test among the tree's BPF selftests, if it has one.
+"$TOP/scripts/build-test-progs.sh"
 
 # Our own selftests (selftests/thp, selftests/lib).
 mkdir -p "$TOP/build/selftests"
