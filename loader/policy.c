@@ -143,6 +143,16 @@ int policy_name_ok(const char *name)
 	return 0;
 }
 
+/* An error of libbpf's: its own codes (4000 and up) have no strerror() text. */
+static const char *bpf_strerror(int err)
+{
+	static char buf[128];
+
+	if (libbpf_strerror(err, buf, sizeof(buf)))
+		snprintf(buf, sizeof(buf), "error %d", err);
+	return buf;
+}
+
 /* Open a shipped policy by name, or a .bpf.o file by path. */
 static struct bpf_object *open_policy(const char *name)
 {
@@ -162,7 +172,7 @@ static struct bpf_object *open_policy(const char *name)
 		return NULL;
 	}
 	if (!obj) {
-		fail("cannot open policy '%s': %s", name, strerror(errno));
+		fail("cannot open policy '%s': %s", name, bpf_strerror(errno));
 		return NULL;
 	}
 	return obj;
@@ -300,8 +310,13 @@ static int set_params_obj(struct bpf_object *obj, int argc, char **argv)
 		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
 			return 1;
 		map = bpf_object__find_map_by_name(obj, name);
-		if (!map || bpf_map__type(map) != BPF_MAP_TYPE_ARRAY)
+		if (!map || bpf_map__is_internal(map))
 			return fail("policy has no parameter '%s'", name);
+		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__key_size(map) != 4 ||
+		    bpf_map__value_size(map) != 4)
+			return fail("'%s' is not a parameter: parameters are arrays of 32-bit values (map type %u, key %u bytes, value %u bytes)",
+				    name, bpf_map__type(map), bpf_map__key_size(map),
+				    bpf_map__value_size(map));
 		if (idx >= bpf_map__max_entries(map))
 			return fail("parameter %s: index %u out of range (0..%u)", name, idx,
 				    bpf_map__max_entries(map) - 1);
@@ -377,7 +392,7 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 	if (bpf_object__load(obj)) {
 		int err = errno;
 
-		fail("the kernel refused policy '%s': %s", name, strerror(err));
+		fail("the kernel refused policy '%s': %s", name, bpf_strerror(err));
 		if (log_len)
 			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
 		goto err;
@@ -590,9 +605,9 @@ static __u32 link_id_of(int fd)
 int attach_policy(const char *name, int argc, char **argv, const struct scope *s, __u32 *link_id)
 {
 	char cur[64], where[PATH_MAX + 64], opts[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
-	char failed[PATH_MAX + 64];
+	char head[PATH_MAX + 160], failed[PATH_MAX + 64];
+	struct bpf_link *link = NULL;
 	struct bpf_object *obj;
-	struct bpf_link *link;
 	int err, held;
 
 	scope_where(s, where, sizeof(where));
@@ -610,38 +625,34 @@ int attach_policy(const char *name, int argc, char **argv, const struct scope *s
 		return 1;
 	link = bpf_map__attach_struct_ops(ops_map(obj));
 	if (!link) {
-		char head[PATH_MAX + 160];
-
 		err = errno;
-		bpf_object__close(obj);
 		snprintf(head, sizeof(head), "cannot attach '%s' %s", name, where);
-		return explain(err, head, s, false);
+		err = explain(err, head, s, false);
+		goto out;
 	}
 	if ((mkdir(PIN_DIR, 0700) && errno != EEXIST) || (mkdir(dir, 0700) && errno != EEXIST) ||
 	    bpf_link__pin(link, path)) {
-		err = errno;
-		bpf_link__destroy(link);
-		bpf_object__close(obj);
+		err = fail("cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
+			   strerror(errno));
 		rmdir(dir);
 		rmdir(PIN_DIR);
-		return fail("cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
-			    strerror(err));
+		goto out;
 	}
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err) {
-		fail("cannot pin %s: %s", failed, strerror(-err));
+		err = fail("cannot pin %s: %s", failed, strerror(-err));
 		/* Unpinned, the link goes with the last reference, ours. */
 		unpin_dir(dir);
-		bpf_link__destroy(link);
-		bpf_object__close(obj);
-		return 1;
+		goto out;
 	}
 	if (link_id)
 		*link_id = link_id_of(bpf_link__fd(link));
+	/* The pin holds the link now: closing our fd must not detach it. */
 	bpf_link__disconnect(link);
+out:
 	bpf_link__destroy(link);
 	bpf_object__close(obj);
-	return 0;
+	return err;
 }
 
 /* Detach what mthp-policy attached at a scope. */
@@ -803,8 +814,8 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 		return fail("cannot open the pinned link %s: %s", path, strerror(errno));
 	obj = load_policy(name, argc, argv, s);
 	if (!obj) {
-		bpf_link__destroy(link);
-		return 1;
+		err = 1;
+		goto out_link;
 	}
 	map = ops_map(obj);
 	snprintf(head, sizeof(head), "cannot replace '%s' %s with '%s'", old, where, name);
@@ -815,33 +826,29 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 	 */
 	created = bpf_map__attach_struct_ops(map);
 	if (created) {
-		bpf_link__destroy(link);
 		err = repin(created, obj, dir, path);
-		bpf_object__close(obj);
 		if (!err)
 			printf("attached %s %s: the policy it was to replace (%s) was detached meanwhile\n",
 			       name, where, old);
-		return err;
+		goto out;
 	}
 	err = errno;
 	if (err != EEXIST) {
-		bpf_link__destroy(link);
-		bpf_object__close(obj);
-		return explain(err, head, s, false);
+		err = explain(err, head, s, false);
+		goto out;
 	}
 	/* One link update: khugepaged sees the old policy or the new one. */
-	err = bpf_link_update(bpf_link__fd(link), bpf_map__fd(map), NULL) ? errno : 0;
-	bpf_link__destroy(link);	/* our fd; the pin holds the link */
-	if (err) {
-		bpf_object__close(obj);
-		return explain(err, head, s, true);
+	if (bpf_link_update(bpf_link__fd(link), bpf_map__fd(map), NULL)) {
+		err = explain(errno, head, s, true);
+		goto out;
 	}
 	unpin_params(dir);
 	err = pin_params(obj, dir, failed, sizeof(failed));
-	bpf_object__close(obj);
-	if (err)
-		return fail("replaced, but the parameter maps could not be pinned: %s: %s", failed,
-			    strerror(-err));
+	if (err) {
+		err = fail("replaced, but the parameter maps could not be pinned: %s: %s", failed,
+			   strerror(-err));
+		goto out;
+	}
 	if (scope_is_default(s)) {
 		current_policy(cur, sizeof(cur));
 		printf("replaced %s with %s (sysfs policy: %s)\n", old, name, cur);
@@ -850,7 +857,11 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 			snprintf(cur, sizeof(cur), "?");
 		printf("replaced %s with %s %s (sysfs name: %s)\n", old, name, where, cur);
 	}
-	return 0;
+out:
+	bpf_object__close(obj);
+out_link:
+	bpf_link__destroy(link);	/* our fd; the pin holds the link */
+	return err;
 }
 
 int set_params(const struct scope *s, int argc, char **argv)
@@ -872,7 +883,8 @@ int set_params(const struct scope *s, int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		fd = strcmp(name, "link") ? bpf_obj_get(path) : -1;
 		if (fd < 0)
-			return fail("the attached policy has no parameter '%s'", name);
+			return fail("the attached policy has no parameter '%s' (its parameters are its array maps, pinned in %s)",
+				    name, dir);
 		/* A parameter is an array of u32 by u32 index: what is written. */
 		memset(&info, 0, sizeof(info));
 		if (bpf_map_get_info_by_fd(fd, &info, &len)) {
