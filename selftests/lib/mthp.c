@@ -274,3 +274,107 @@ void pmd_unmap(void *p, size_t npmd)
 {
 	munmap(p, npmd * PMD_SZ);
 }
+
+struct saved_knob {
+	char path[128];
+	char val[128];
+};
+static struct saved_knob saved_knobs[24];
+static int nr_saved_knobs, saved_knobs_restored;
+
+static void save_one_knob(const char *rel)
+{
+	struct saved_knob *k = &saved_knobs[nr_saved_knobs];
+	char buf[128], *s, *e;
+
+	if (nr_saved_knobs >= (int)(sizeof(saved_knobs) / sizeof(saved_knobs[0])))
+		return;
+	snprintf(k->path, sizeof(k->path), THP_DIR "%s", rel);
+	if (read_line(k->path, buf, sizeof(buf)) || !buf[0])
+		return;
+	/* "always [madvise] never" -> "madvise"; a number stays as it is. */
+	s = strchr(buf, '[');
+	if (s) {
+		s++;
+		e = strchr(s, ']');
+		if (e)
+			*e = '\0';
+	} else {
+		s = buf;
+	}
+	snprintf(k->val, sizeof(k->val), "%s", s);
+	nr_saved_knobs++;
+}
+
+void thp_save_knobs(void)
+{
+	static const char *const names[] = {
+		"enabled",
+		"khugepaged/scan_sleep_millisecs",
+		"khugepaged/alloc_sleep_millisecs",
+		"khugepaged/pages_to_scan",
+		"khugepaged/max_ptes_none",
+	};
+	unsigned int supported = thp_supported_orders(), i;
+	char knob[64];
+	int order;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		save_one_knob(names[i]);
+	for (order = 1; order <= PMD_ORDER; order++) {
+		if (!(supported & (1U << order)))
+			continue;
+		order_knob(order, "enabled", knob, sizeof(knob));
+		save_one_knob(knob);
+	}
+}
+
+void thp_restore_knobs(void)
+{
+	ssize_t ignored;
+	int i, fd;
+
+	if (__atomic_exchange_n(&saved_knobs_restored, 1, __ATOMIC_SEQ_CST))
+		return;
+	for (i = 0; i < nr_saved_knobs; i++) {
+		fd = open(saved_knobs[i].path, O_WRONLY);
+		if (fd < 0)
+			continue;
+		/* Nothing better to do at the end if this fails. */
+		ignored = write(fd, saved_knobs[i].val, strlen(saved_knobs[i].val));
+		close(fd);
+	}
+	(void)ignored;
+}
+
+void thp_read_stats(struct thp_stats *s)
+{
+	char knob[96];
+	int order;
+
+	for (order = 0; order <= PMD_ORDER; order++) {
+		s->alloc[order] = s->failed[order] = -1;
+		if (order < 2)
+			continue;
+		order_knob(order, "stats/collapse_alloc", knob, sizeof(knob));
+		s->alloc[order] = thp_read_long(knob);
+		order_knob(order, "stats/collapse_alloc_failed", knob, sizeof(knob));
+		s->failed[order] = thp_read_long(knob);
+	}
+	s->pages_collapsed = thp_read_long("khugepaged/pages_collapsed");
+	s->full_scans = thp_read_long("khugepaged/full_scans");
+}
+
+void thp_size_deltas(const long *a, const long *b, char *line, size_t len)
+{
+	size_t off = 0;
+	int order;
+
+	line[0] = '\0';
+	for (order = 2; order <= PMD_ORDER && off < len; order++)
+		if (a[order] >= 0 && b[order] >= 0)
+			off += snprintf(line + off, len - off, " %lukB %ld",
+					(PAGE_SZ << order) / 1024, b[order] - a[order]);
+	if (!off)
+		snprintf(line, len, " (no per-size stats)");
+}

@@ -63,4 +63,27 @@ long policy_counter(const char *dir, const char *col);
 void *pmd_mmap(size_t npmd);
 void pmd_unmap(void *p, size_t npmd);
 
+/*
+ * The THP knobs a collapse test changes: "enabled", khugepaged's
+ * scan_sleep/alloc_sleep_millisecs, pages_to_scan, max_ptes_none and
+ * every size's "enabled".  thp_save_knobs() reads them once;
+ * thp_restore_knobs() writes them back, once however often it is called,
+ * with open/write/close only (safe in a signal handler).
+ */
+void thp_save_knobs(void);
+void thp_restore_knobs(void);
+
+/* Collapse counters, per size from hugepages-<size>kB/stats/ (-1: no file). */
+struct thp_stats {
+	long alloc[PMD_ORDER + 1];	/* collapse_alloc */
+	long failed[PMD_ORDER + 1];	/* collapse_alloc_failed */
+	long pages_collapsed, full_scans;
+};
+void thp_read_stats(struct thp_stats *s);
+/*
+ * " 16kB 12 32kB 3 ..." into @line: the deltas @b - @a of @a's array
+ * (alloc or failed), for the sizes that have the stat.
+ */
+void thp_size_deltas(const long *a, const long *b, char *line, size_t len);
+
 #endif

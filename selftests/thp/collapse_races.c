@@ -57,7 +57,6 @@
 #define RACE_ORDERS	(1U << 2 | 1U << 3 | 1U << 4)
 
 #define COMPACT_PATH	"/proc/sys/vm/compact_memory"
-#define THP_DIR		"/sys/kernel/mm/transparent_hugepage/"
 
 /* The words of a page that carry its value; all others stay zero. */
 static const int marks[] = { 0, 1, WORDS / 2, WORDS - 1 };
@@ -93,15 +92,6 @@ struct child_counts {
 static struct child_counts *kids;
 static pid_t compactor_pid, fragmenter_pid;
 
-/* --- THP knobs, saved first and put back at the end (or on alarm) --- */
-
-struct knob {
-	char path[128];
-	char val[128];
-};
-static struct knob knobs[16];
-static int nr_knobs, knobs_restored;
-
 /* A small file, NUL-terminated; false if it cannot be read or is empty. */
 static bool read_text(const char *path, char *buf, size_t len)
 {
@@ -118,71 +108,6 @@ static bool read_text(const char *path, char *buf, size_t len)
 	return true;
 }
 
-static void save_knob(const char *rel)
-{
-	struct knob *k = &knobs[nr_knobs];
-	char buf[128], *s, *e;
-
-	snprintf(k->path, sizeof(k->path), THP_DIR "%s", rel);
-	if (!read_text(k->path, buf, sizeof(buf)))
-		return;
-	/* "always [madvise] never" -> "madvise" */
-	s = strchr(buf, '[');
-	if (s) {
-		s++;
-		e = strchr(s, ']');
-	} else {
-		s = buf;
-		e = strchr(s, '\n');
-	}
-	if (e)
-		*e = '\0';
-	snprintf(k->val, sizeof(k->val), "%s", s);
-	nr_knobs++;
-}
-
-static void save_knobs(void)
-{
-	static const char *const names[] = {
-		"enabled",
-		"khugepaged/scan_sleep_millisecs",
-		"khugepaged/alloc_sleep_millisecs",
-		"khugepaged/pages_to_scan",
-		"khugepaged/max_ptes_none",
-	};
-	unsigned int supported = thp_supported_orders(), i;
-	char rel[64];
-	int order;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		save_knob(names[i]);
-	for (order = 1; order <= PMD_ORDER; order++) {
-		if (!(supported & (1U << order)))
-			continue;
-		snprintf(rel, sizeof(rel), "hugepages-%lukB/enabled", (PAGE_SZ << order) / 1024);
-		save_knob(rel);
-	}
-}
-
-/* Only open/write/close: also called from the SIGALRM handler. */
-static void restore_knobs(void)
-{
-	ssize_t ignored;
-	int i, fd;
-
-	if (__atomic_exchange_n(&knobs_restored, 1, __ATOMIC_SEQ_CST))
-		return;
-	for (i = 0; i < nr_knobs; i++) {
-		fd = open(knobs[i].path, O_WRONLY);
-		if (fd < 0)
-			continue;
-		/* Nothing better to do at the end if this fails. */
-		ignored = write(fd, knobs[i].val, strlen(knobs[i].val));
-		close(fd);
-	}
-	(void)ignored;
-}
-
 static void end_children(void)
 {
 	if (compactor_pid > 0)
@@ -194,7 +119,7 @@ static void end_children(void)
 static void bail(void)
 {
 	end_children();
-	restore_knobs();
+	thp_restore_knobs();
 	_exit(KSFT_FAIL);
 }
 
@@ -691,45 +616,14 @@ static pid_t start_fragmenter(double until)
 /* --- parts --- */
 
 struct stats {
-	long alloc[PMD_ORDER + 1];	/* per-size collapse_alloc, -1: no file */
-	long failed[PMD_ORDER + 1];	/* per-size collapse_alloc_failed */
-	long pages_collapsed, full_scans, migrated;
+	struct thp_stats thp;
+	long migrated;
 };
-
-static long size_stat(int order, const char *name)
-{
-	char knob[96];
-
-	snprintf(knob, sizeof(knob), "hugepages-%lukB/stats/%s", (PAGE_SZ << order) / 1024, name);
-	return thp_read_long(knob);
-}
 
 static void read_stats(struct stats *s)
 {
-	int order;
-
-	for (order = 2; order <= PMD_ORDER; order++) {
-		s->alloc[order] = size_stat(order, "collapse_alloc");
-		s->failed[order] = size_stat(order, "collapse_alloc_failed");
-	}
-	s->pages_collapsed = thp_read_long("khugepaged/pages_collapsed");
-	s->full_scans = thp_read_long("khugepaged/full_scans");
+	thp_read_stats(&s->thp);
 	s->migrated = file_key_value("/proc/vmstat", "pgmigrate_success");
-}
-
-/* " 16kB 12 32kB 3 ...", the deltas of the sizes that have the stat. */
-static void size_deltas(const long *a, const long *b, char *line, size_t len)
-{
-	size_t off = 0;
-	int order;
-
-	line[0] = '\0';
-	for (order = 2; order <= PMD_ORDER && off < len; order++)
-		if (a[order] >= 0 && b[order] >= 0)
-			off += snprintf(line + off, len - off, " %lukB %ld",
-					(PAGE_SZ << order) / 1024, b[order] - a[order]);
-	if (!off)
-		snprintf(line, len, " (no per-size stats)");
 }
 
 /*
@@ -741,15 +635,16 @@ static long print_stats(const struct stats *a, const struct stats *b)
 {
 	char line[256];
 
-	size_deltas(a->alloc, b->alloc, line, sizeof(line));
+	thp_size_deltas(a->thp.alloc, b->thp.alloc, line, sizeof(line));
 	ksft_print_msg("collapse_alloc deltas:%s\n", line);
-	size_deltas(a->failed, b->failed, line, sizeof(line));
+	thp_size_deltas(a->thp.failed, b->thp.failed, line, sizeof(line));
 	ksft_print_msg("collapse_alloc_failed deltas:%s\n", line);
 	ksft_print_msg("khugepaged pages_collapsed +%ld (ranges), full_scans +%ld\n",
-		       b->pages_collapsed - a->pages_collapsed, b->full_scans - a->full_scans);
+		       b->thp.pages_collapsed - a->thp.pages_collapsed,
+		       b->thp.full_scans - a->thp.full_scans);
 	if (a->migrated >= 0 && b->migrated >= 0)
 		ksft_print_msg("pgmigrate_success +%ld\n", b->migrated - a->migrated);
-	return b->pages_collapsed - a->pages_collapsed;
+	return b->thp.pages_collapsed - a->thp.pages_collapsed;
 }
 
 /*
@@ -922,8 +817,8 @@ int main(int argc, char **argv)
 	kids = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (kids == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	save_knobs();
-	atexit(restore_knobs);
+	thp_save_knobs();
+	atexit(thp_restore_knobs);
 	signal(SIGALRM, on_alarm);
 	if (thp_write("enabled", "madvise"))
 		ksft_exit_fail_msg("THP setup failed\n");
@@ -938,6 +833,6 @@ int main(int argc, char **argv)
 	} else {
 		run_part("migration during collapse", 1, secs);
 	}
-	restore_knobs();
+	thp_restore_knobs();
 	ksft_finished();
 }
