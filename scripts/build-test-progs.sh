@@ -66,19 +66,13 @@ mv "$OUT/$TEST.skel.h.tmp" "$OUT/$TEST.skel.h"
 echo "DEFINE_TEST($TEST)" > "$OUT/prog_tests/tests.h"
 if [ ! -f "$OUT/verification_cert.h" ]; then
 	keydir=$(mktemp -d)
-	printf '%s\n' '[ req ]' 'distinguished_name = dn' 'prompt = no' \
-		'x509_extensions = ext' '[ dn ]' 'CN = test_progs signing key' \
-		'[ ext ]' 'basicConstraints=critical,CA:FALSE' 'keyUsage=digitalSignature' \
-		'subjectKeyIdentifier=hash' 'authorityKeyIdentifier=keyid' > "$keydir/x509.genkey"
-	run openssl req -new -nodes -utf8 -sha256 -days 36500 -batch -x509 \
-		-config "$keydir/x509.genkey" -outform PEM -out "$keydir/key.pem" \
-		-keyout "$keydir/key.pem"
-	run openssl x509 -in "$keydir/key.pem" -out "$keydir/key.der" -outform der
+	# The key as the tree's Makefile makes it; the header as its recipe does.
+	run "$SRC/verify_sig_setup.sh" genkey "$keydir"
 	{
 		echo "unsigned char test_progs_verification_cert[] = {"
-		od -v -t xC -w12 "$keydir/key.der" | sed 's/ \(\S\+\)/ 0x\1,/g;s/^\S\+/ /;$d'
+		od -v -t xC -w12 "$keydir/signing_key.der" | sed 's/ \(\S\+\)/ 0x\1,/g;s/^\S\+/ /;$d'
 		echo "};"
-		echo "unsigned int test_progs_verification_cert_len = $(wc -c < "$keydir/key.der");"
+		echo "unsigned int test_progs_verification_cert_len = $(wc -c < "$keydir/signing_key.der");"
 	} > "$OUT/verification_cert.h"
 	rm -rf "$keydir"
 fi

@@ -13,6 +13,8 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	# the tree's mm selftests and tools/mm/thpmaps
 	libnuma-dev python3-numpy
+	# the tree's BPF selftests: test_progs's signing key
+	openssl
 	# repository tooling (python3-ply, python3-git: checkpatch's SPDX check)
 	git python3-ply python3-git
 )
