@@ -16,11 +16,14 @@ FLAVOURS ?= normal
 # changes safe.  7.3's debug kernel is run by hand for now
 # (make test FLAVOURS=debug): with it, make check would pass an hour.
 CHECK_KERNELS ?= 7.3/normal,6.12/normal,6.12/debug
+# make stress: the race, churn and fuzz tests for longer (selftests/TESTS,
+# stress/*), on the kernels that catch what races break.
+STRESS_KERNELS ?= 7.3/debug,6.12/debug
 RUN := python3 selftests/vm/run.py
 RUNFLAGS ?=
 
 .PHONY: all deps tree kernel kernel-debug user-kernel userspace policies loader selftests initramfs \
-	build build-debug check demo vm test list bench export-patches reset-tree clean distclean
+	build build-debug check stress demo vm test list bench export-patches reset-tree clean distclean
 
 all: build
 
@@ -84,6 +87,12 @@ check:
 	@$(MAKE) --no-print-directory build
 	@$(S) vm-tests $(RUN) --kernels $(CHECK_KERNELS) \
 		$(call before-kernels,$(CHECK_KERNELS)) $(RUNFLAGS)
+
+stress:
+	@$(S) space scripts/space.sh $(STRESS_KERNELS)
+	@$(MAKE) --no-print-directory build
+	@$(S) vm-stress $(RUN) --kernels $(STRESS_KERNELS) \
+		$(call before-kernels,$(STRESS_KERNELS)) $(RUNFLAGS) 'stress/*'
 
 demo: build
 	@$(RUNBASE) --plain demo

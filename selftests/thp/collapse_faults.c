@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * khugepaged's collapse under injected failures, on kernels with fault
+ * injection (the debug kernels): fail_page_alloc and failslab, limited to
+ * khugepaged's own task (task-filter and its make-it-fail), so the rest of
+ * the guest runs on undisturbed.
+ *
+ * 1. Every allocation of order m or more fails (m = 9, 6, 3; and m = 6 with
+ *    the BPF default policy attached): full ranges with every size enabled
+ *    collapse into folios of order m - 1 exactly, by the fallback to smaller
+ *    sizes; collapse_alloc_failed counts every size from m up and no
+ *    smaller one, and as many failures as were injected; a policy's
+ *    failed counters say the same.
+ * 2. Random failures over ranges with a few holes (max_ptes_none 0: each
+ *    range is many chunks of many sizes): half of the mTHP allocations;
+ *    then a third of all khugepaged's page and slab allocations.  Every
+ *    failure injected is counted (collapse_alloc_failed, or an order-0 or
+ *    slab allocation outside the collapse's own folio).
+ *
+ * In each part every page keeps what was written; with the injection off,
+ * the next scans make every range one 2M folio (nothing was left locked,
+ * pinned or half-done); and once the ranges are unmapped, each size's
+ * nr_anon is back where it started (no folio leaked on a failure path).
+ *
+ * The memory cgroup whose charge fails is thp/collapse-patterns' case.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest.h"
+#include "mthp.h"
+
+#define ALL_ORDERS	0x3fcU	/* 16K .. 2M */
+#define DEBUGFS		"/sys/kernel/debug/"
+#define FAIL_PAGE	DEBUGFS "fail_page_alloc"
+#define FAIL_SLAB	DEBUGFS "failslab"
+#define TIMES		1000000L	/* failures allowed; what is left tells how many */
+#define WORDS		(PAGE_SZ / 8)
+
+extern char **environ;
+
+static pid_t khugepaged_pid;
+
+static int write_str(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fputs(val, f) < 0;
+	ret |= fclose(f) != 0;
+	return ret ? -1 : 0;
+}
+
+static int fa_write(const char *dir, const char *file, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (write_str(path, val)) {
+		ksft_print_msg("%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static long fa_read(const char *dir, const char *file)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (read_line(path, buf, sizeof(buf)))
+		return -1;
+	return atol(buf);
+}
+
+/*
+ * Fail @probability percent of khugepaged's allocations in @dir (page
+ * allocations of order @min_order or more), whatever their gfp flags.
+ */
+static int inject(const char *dir, int probability, int min_order)
+{
+	char val[16];
+	int ret = 0;
+
+	snprintf(val, sizeof(val), "%d", probability);
+	ret |= fa_write(dir, "probability", "0");
+	ret |= fa_write(dir, "task-filter", "Y");
+	ret |= fa_write(dir, "verbose", "0");
+	ret |= fa_write(dir, "interval", "1");
+	ret |= fa_write(dir, "space", "0");
+	ret |= fa_write(dir, "ignore-gfp-wait", "N");
+	snprintf(val, sizeof(val), "%ld", TIMES);
+	ret |= fa_write(dir, "times", val);
+	if (!strcmp(dir, FAIL_PAGE)) {
+		ret |= fa_write(dir, "ignore-gfp-highmem", "N");
+		snprintf(val, sizeof(val), "%d", min_order);
+		ret |= fa_write(dir, "min-order", val);
+	}
+	snprintf(val, sizeof(val), "%d", probability);
+	ret |= fa_write(dir, "probability", val);
+	return ret;
+}
+
+/* Stop injecting; returns how many failures were injected. */
+static long stop(const char *dir)
+{
+	long left;
+
+	fa_write(dir, "probability", "0");
+	left = fa_read(dir, "times");
+	return left < 0 ? -1 : TIMES - left;
+}
+
+/* What the injection was set to, when nothing was injected. */
+static void show_injection(void)
+{
+	static const char *const files[] = {
+		"probability", "interval", "times", "space", "task-filter",
+		"ignore-gfp-wait", "ignore-gfp-highmem", "min-order",
+	};
+	char path[128], buf[32], line[512];
+	size_t off = 0, i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), FAIL_PAGE "/%s", files[i]);
+		if (read_line(path, buf, sizeof(buf)))
+			snprintf(buf, sizeof(buf), "?");
+		off += snprintf(line + off, sizeof(line) - off, " %s=%s", files[i], buf);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/make-it-fail", khugepaged_pid);
+	if (read_line(path, buf, sizeof(buf)))
+		snprintf(buf, sizeof(buf), "?");
+	ksft_print_msg("nothing injected: fail_page_alloc%s; khugepaged (pid %d) make-it-fail=%s\n",
+		       line, khugepaged_pid, buf);
+}
+
+static void stop_all(void)
+{
+	char path[64];
+
+	write_str(FAIL_PAGE "/probability", "0");
+	write_str(FAIL_SLAB "/probability", "0");
+	if (khugepaged_pid) {
+		snprintf(path, sizeof(path), "/proc/%d/make-it-fail", khugepaged_pid);
+		write_str(path, "0");
+	}
+}
+
+static pid_t find_khugepaged(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t pid = 0;
+
+	while (d && !pid && (e = readdir(d))) {
+		char path[300], comm[32];
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		if (!read_line(path, comm, sizeof(comm)) && !strcmp(comm, "khugepaged"))
+			pid = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return pid;
+}
+
+/*
+ * Limit the injection to khugepaged.  With no size enabled its thread
+ * stops, and the next one (another pid) starts as a size is enabled: call
+ * this after enabling one.
+ */
+static int mark_khugepaged(void)
+{
+	char path[64];
+
+	khugepaged_pid = find_khugepaged();
+	if (!khugepaged_pid) {
+		ksft_print_msg("no khugepaged thread\n");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/make-it-fail", khugepaged_pid);
+	if (write_str(path, "1")) {
+		ksft_print_msg("%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t page_word(int part, int page)
+{
+	return 0x6661756cULL << 32 | (uint64_t)part << 24 | page;
+}
+
+/* Whether a part with @holes percent of its pages empty leaves @page so. */
+static bool hole(int holes, int part, int page)
+{
+	uint32_t h = (uint32_t)(page * 2654435761U) ^ (uint32_t)part * 40503U;
+
+	h ^= h >> 15;
+	h *= 2246822519U;
+	h ^= h >> 13;
+	return h % 100 < (uint32_t)holes;
+}
+
+static void fill(char *mem, int nr_pages, int part, int holes)
+{
+	int i;
+	size_t k;
+
+	for (i = 0; i < nr_pages; i++)
+		for (k = 0; k < WORDS && !hole(holes, part, i); k += 64)
+			((uint64_t *)(mem + i * PAGE_SZ))[k] = page_word(part, i) ^ k;
+}
+
+/* The first page whose words differ from what fill() wrote, or -1. */
+static int first_bad_page(const char *mem, int nr_pages, int part, int holes)
+{
+	int i;
+	size_t k;
+
+	for (i = 0; i < nr_pages; i++)
+		for (k = 0; k < WORDS; k++) {
+			uint64_t want = k % 64 || hole(holes, part, i) ? 0 : page_word(part, i) ^ k;
+
+			if (((const uint64_t *)(mem + i * PAGE_SZ))[k] != want)
+				return i;
+		}
+	return -1;
+}
+
+/* Every page in a folio of @order; else print the layout. */
+static bool layout_is(const char *what, const char *mem, int nr_pages, int order)
+{
+	static int got[16 * PMD_PAGES];
+	char buf[512];
+	int i;
+
+	if (folio_orders(mem, nr_pages, got))
+		return false;
+	for (i = 0; i < nr_pages; i++)
+		if (got[i] != order) {
+			ksft_print_msg("%s: page %d in an order %d folio, want %d; range %d: %s\n",
+				       what, i, got[i], order, i / PMD_PAGES,
+				       orders_str(got + i / PMD_PAGES * PMD_PAGES, PMD_PAGES,
+						  buf, sizeof(buf)));
+			return false;
+		}
+	return true;
+}
+
+static void read_nr_anon(long *v)
+{
+	char knob[96];
+	int order;
+
+	for (order = 2; order <= PMD_ORDER; order++) {
+		snprintf(knob, sizeof(knob), "hugepages-%lukB/stats/nr_anon",
+			 (PAGE_SZ << order) / 1024);
+		v[order] = thp_read_long(knob);
+	}
+}
+
+/* --- the BPF default policy, through the loader --- */
+
+static char loader[512];
+
+static int run_loader(const char *cmd, const char *arg)
+{
+	char *argv[] = { "mthp-policy", (char *)cmd, (char *)arg, NULL };
+	posix_spawn_file_actions_t fa;
+	int status = -1;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	if (!posix_spawn(&pid, loader, &fa, NULL, argv, environ) &&
+	    waitpid(pid, &status, 0) != pid)
+		status = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool policy_attached;
+
+static void detach_policy(void)
+{
+	if (policy_attached && !run_loader("detach", NULL))
+		policy_attached = false;
+}
+
+/* Why the policy case cannot run, or NULL with the loader found. */
+static const char *find_loader(void)
+{
+	const char *build = getenv("MTHP_BUILD");
+
+	if (access(POLICIES_DIR, R_OK))
+		return "the kernel has no collapse policy hook";
+	if (!build)
+		return "MTHP_BUILD is not set";
+	snprintf(loader, sizeof(loader), "%s/loader/mthp-policy", build);
+	if (access(loader, X_OK)) {
+		loader[0] = '\0';
+		return "the loader is not built";
+	}
+	return NULL;
+}
+
+/* --- the parts --- */
+
+struct part {
+	const char *name;
+	int nr_ranges;
+	int holes;		/* percent of pages left empty */
+	int page_pct, slab_pct;	/* injected failure rates */
+	int min_order;		/* of the failing page allocations */
+	int scans;		/* full scans with the failures */
+	bool policy;
+};
+
+/* Collapse @nr_ranges full ranges with the injection on; 0 when set up. */
+static int collapse_with_faults(const struct part *pt, int id, char *mem, struct thp_stats *a,
+				struct thp_stats *b, long *pages_failed, long *slabs_failed)
+{
+	int n = pt->nr_ranges * PMD_PAGES;
+
+	/* Holes make the range many chunks of many sizes: 0 keeps them so. */
+	if (thp_set_orders(0, "never") ||
+	    thp_write("khugepaged/max_ptes_none", pt->holes ? "0" : "511"))
+		return -1;
+	fill(mem, n, id, pt->holes);
+	thp_read_stats(a);
+	if (inject(FAIL_PAGE, pt->page_pct, pt->min_order) ||
+	    inject(FAIL_SLAB, pt->slab_pct, 0) ||
+	    thp_set_orders(ALL_ORDERS, "madvise") || mark_khugepaged() ||
+	    madvise(mem, n * PAGE_SZ, MADV_HUGEPAGE) ||
+	    khugepaged_wait_scans(pt->scans, 300))
+		return -1;
+	/* Sizes off before the injection: the layout is read as it was left. */
+	if (thp_set_orders(0, "never"))
+		return -1;
+	*pages_failed = stop(FAIL_PAGE);
+	*slabs_failed = stop(FAIL_SLAB);
+	thp_read_stats(b);
+	return 0;
+}
+
+static void run_part(const struct part *pt, int id)
+{
+	long anon0[PMD_ORDER + 1], anon1[PMD_ORDER + 1], pages_failed, slabs_failed;
+	long pol0[PMD_ORDER + 1] = { 0 }, pol1[PMD_ORDER + 1] = { 0 }, pol_alloc = 0;
+	int n = pt->nr_ranges * PMD_PAGES, order, bad;
+	struct thp_stats a, b;
+	char line[256], key[32];
+	bool ok = true;
+	long sum = 0;
+	char *mem;
+
+	if (pt->policy) {
+		const char *why = find_loader();
+
+		if (!why && run_loader("attach", "default"))
+			why = "mthp-policy attach default failed";
+		policy_attached = !why;
+		if (why) {
+			ksft_test_result_skip("%s: %s\n", pt->name, why);
+			ksft_test_result_skip("%s: recovery\n", pt->name);
+			return;
+		}
+		for (order = 2; order <= PMD_ORDER; order++) {
+			snprintf(key, sizeof(key), "failed_order%d", order);
+			pol0[order] = policy_counter("global", key);
+		}
+		pol_alloc = policy_counter("global", "failed_alloc");
+	}
+	read_nr_anon(anon0);
+	mem = pmd_mmap(pt->nr_ranges);
+	if (!mem || collapse_with_faults(pt, id, mem, &a, &b, &pages_failed, &slabs_failed))
+		ksft_exit_fail_msg("%s: setup failed\n", pt->name);
+	if (pt->policy) {
+		for (order = 2; order <= PMD_ORDER; order++) {
+			snprintf(key, sizeof(key), "failed_order%d", order);
+			pol1[order] = policy_counter("global", key);
+		}
+		pol_alloc = policy_counter("global", "failed_alloc") - pol_alloc;
+		detach_policy();
+	}
+
+	thp_size_deltas(a.failed, b.failed, line, sizeof(line));
+	ksft_print_msg("%s: injected %ld page and %ld slab failures in %ld full scans; collapse_alloc_failed%s\n",
+		       pt->name, pages_failed, slabs_failed, b.full_scans - a.full_scans, line);
+	thp_size_deltas(a.alloc, b.alloc, line, sizeof(line));
+	ksft_print_msg("%s: collapse_alloc%s\n", pt->name, line);
+
+	if (pt->page_pct && !pages_failed)
+		show_injection();
+	bad = first_bad_page(mem, n, id, pt->holes);
+	if (bad >= 0) {
+		ksft_print_msg("%s: page %d does not hold what was written\n", pt->name, bad);
+		ok = false;
+	}
+	for (order = 2; order <= PMD_ORDER; order++)
+		sum += b.failed[order] - a.failed[order];
+	if (pt->page_pct == 100) {
+		/* Exactly the fallback: order m - 1 everywhere, nothing above. */
+		ok &= layout_is(pt->name, mem, n, pt->min_order - 1);
+		for (order = 2; order <= PMD_ORDER; order++) {
+			long failed = b.failed[order] - a.failed[order];
+			long alloc = b.alloc[order] - a.alloc[order];
+
+			if ((order >= pt->min_order) != (failed > 0) ||
+			    (order >= pt->min_order && alloc)) {
+				ksft_print_msg("%s: order %d: %ld allocated, %ld failed\n",
+					       pt->name, order, alloc, failed);
+				ok = false;
+			}
+		}
+	}
+	/*
+	 * With only mTHP-sized allocations failing, khugepaged has no others
+	 * to fail: each failure injected is a collapse's.
+	 */
+	if (pt->min_order >= 2 ? sum != pages_failed : sum > pages_failed) {
+		ksft_print_msg("%s: %ld collapse allocations counted failed, %ld failures injected\n",
+			       pt->name, sum, pages_failed);
+		ok = false;
+	}
+	if (pt->policy) {
+		long psum = 0;
+
+		for (order = 2; order <= PMD_ORDER; order++) {
+			long pf = pol1[order] - pol0[order];
+
+			psum += pf;
+			if (pf != b.failed[order] - a.failed[order]) {
+				ksft_print_msg("%s: the policy counted %ld order %d failures, the size's stats %ld\n",
+					       pt->name, pf, order, b.failed[order] - a.failed[order]);
+				ok = false;
+			}
+		}
+		if (pol_alloc != psum) {
+			ksft_print_msg("%s: the policy's failed_alloc %ld, its sizes' failed %ld\n",
+				       pt->name, pol_alloc, psum);
+			ok = false;
+		}
+	}
+	ksft_test_result(ok, "%s: fallback, counters and contents\n", pt->name);
+
+	/* The injection off: the ranges collapse whole, holes and all. */
+	if (thp_write("khugepaged/max_ptes_none", "511") ||
+	    thp_set_orders(ALL_ORDERS, "madvise") || khugepaged_wait_scans(2, 300))
+		ksft_exit_fail_msg("%s: khugepaged did not scan\n", pt->name);
+	ok = layout_is(pt->name, mem, n, PMD_ORDER);
+	bad = first_bad_page(mem, n, id, pt->holes);
+	if (bad >= 0) {
+		ksft_print_msg("%s: page %d changed after the recovery\n", pt->name, bad);
+		ok = false;
+	}
+	thp_set_orders(0, "never");
+	pmd_unmap(mem, pt->nr_ranges);
+	read_nr_anon(anon1);
+	for (order = 2; order <= PMD_ORDER; order++)
+		if (anon1[order] != anon0[order]) {
+			ksft_print_msg("%s: %ld order %d folios before, %ld after unmapping\n",
+				       pt->name, anon0[order], order, anon1[order]);
+			ok = false;
+		}
+	ksft_test_result(ok, "%s: recovery to 2M, contents, no folio leaked\n", pt->name);
+}
+
+static const struct part parts[] = {
+	{ "2M allocations fail", 2, 0, 100, 0, 9, 2, false },
+	{ "256K and larger fail", 2, 0, 100, 0, 6, 2, false },
+	{ "32K and larger fail", 2, 0, 100, 0, 3, 2, false },
+	{ "256K and larger fail, BPF default policy", 2, 0, 100, 0, 6, 2, true },
+	{ "half of the mTHP allocations fail, 3% holes", 8, 3, 50, 0, 2, 3, false },
+	{ "a third of all pages and slabs fail, 3% holes", 8, 3, 33, 33, 0, 3, false },
+};
+#define NR_PARTS (sizeof(parts) / sizeof(parts[0]))
+
+int main(void)
+{
+	unsigned int i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ksft_print_header();
+	if (geteuid())
+		ksft_exit_skip("needs root for the THP sysfs knobs\n");
+	if ((thp_supported_orders() & ALL_ORDERS) != ALL_ORDERS)
+		ksft_exit_skip("needs mTHP sysfs for every size from 16K to 2M\n");
+	if (access(FAIL_PAGE "/min-order", W_OK) || access(FAIL_SLAB "/probability", W_OK))
+		ksft_exit_skip("no fail_page_alloc and failslab in debugfs (CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS)\n");
+	thp_save_knobs();
+	atexit(thp_restore_knobs);
+	atexit(stop_all);
+	atexit(detach_policy);
+	if (thp_write("enabled", "madvise"))
+		ksft_exit_fail_msg("THP setup failed\n");
+
+	ksft_set_plan(2 * NR_PARTS);
+	for (i = 0; i < NR_PARTS; i++)
+		run_part(&parts[i], i);
+	ksft_finished();
+}
