@@ -12,7 +12,9 @@
  *    values at fork time, then its own writes, the parent its own;
  * 4. userfaultfd: a sub-range registered for missing faults, then
  *    unregistered: a page with no PTE once registered must fault;
- * 5. all of the above at once.
+ * 5. all of the above at once, and the process moved from one memory
+ *    cgroup to a new one every few milliseconds, each old one removed as
+ *    soon as no process is left in it (its charged pages stay, offline).
  *
  * Beside every part a collapse policy is attached, replaced and detached
  * in a loop, when the kernel has the hook and the loader is built.
@@ -44,6 +46,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -111,6 +114,7 @@ struct part {
 	unsigned int ops;	/* OPS_BASE | ... */
 	unsigned int orders;	/* enabled sizes */
 	const char *max_ptes_none;
+	bool memcg;		/* move between memory cgroups, remove them */
 };
 
 /*
@@ -119,15 +123,15 @@ struct part {
  */
 static const struct part parts[] = {
 	{ "munmap and mremap during collapse",
-	  OPS_BASE | 1U << OP_UNMAP | 1U << OP_MOVE | 1U << OP_RESIZE, ALL_ORDERS, "0" },
+	  OPS_BASE | 1U << OP_UNMAP | 1U << OP_MOVE | 1U << OP_RESIZE, ALL_ORDERS, "0", false },
 	{ "madvise and swap during collapse",
 	  OPS_BASE | 1U << OP_FREE | 1U << OP_PAGEOUT | 1U << OP_COLD | 1U << OP_FREE_PAGEOUT,
-	  ALL_ORDERS, "511" },
+	  ALL_ORDERS, "511", false },
 	{ "fork and COW during collapse",
-	  OPS_BASE | 1U << OP_FORK | 1U << OP_PAGEOUT, ALL_ORDERS, "0" },
+	  OPS_BASE | 1U << OP_FORK | 1U << OP_PAGEOUT, ALL_ORDERS, "0", false },
 	{ "userfaultfd registration during collapse",
-	  OPS_BASE | 1U << OP_UFFD, ALL_ORDERS & ~(1U << PMD_ORDER), "511" },
-	{ "everything at once during collapse", (1U << NR_OPS) - 1, ALL_ORDERS, "511" },
+	  OPS_BASE | 1U << OP_UFFD, ALL_ORDERS & ~(1U << PMD_ORDER), "511", false },
+	{ "everything at once during collapse", (1U << NR_OPS) - 1, ALL_ORDERS, "511", true },
 };
 #define NR_PARTS	(sizeof(parts) / sizeof(parts[0]))
 
@@ -163,6 +167,7 @@ struct counts {
 	unsigned long move_efault;	/* mremap: sub-range of several VMAs */
 	unsigned long uffd_faults, uffd_expected;
 	unsigned long policy_cmds, policy_failed;
+	unsigned long memcg_moves, memcg_removed, memcg_errors;
 	char msg[NR_WORKERS][256];
 };
 static struct counts *cnt;
@@ -1008,6 +1013,107 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
+/* --- memory cgroup moves and removal --- */
+
+#define CG_ROOT		"/sys/fs/cgroup"
+#define CG_DIR		CG_ROOT "/mthp-churn"
+#define CG_KEEP		64	/* cgroups not yet removable (a child in them) */
+
+static int cg_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/* Why the memcg moves cannot run here, or NULL. */
+static const char *memcg_setup(void)
+{
+	if (access(CG_ROOT "/cgroup.subtree_control", W_OK))
+		return "no cgroup v2";
+	if (cg_write(CG_ROOT "/cgroup.subtree_control", "+memory"))
+		return "no memory controller";
+	if ((mkdir(CG_DIR, 0755) && errno != EEXIST) ||
+	    cg_write(CG_DIR "/cgroup.subtree_control", "+memory"))
+		return "cannot make " CG_DIR;
+	return NULL;
+}
+
+/* Into cgroup @n (0: back to the root); 0 or -1. */
+static int memcg_enter(unsigned long n)
+{
+	char path[96], pid[16];
+
+	if (n)
+		snprintf(path, sizeof(path), CG_DIR "/g%lu/cgroup.procs", n);
+	else
+		snprintf(path, sizeof(path), CG_ROOT "/cgroup.procs");
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return cg_write(path, pid);
+}
+
+static int memcg_remove(unsigned long n)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), CG_DIR "/g%lu", n);
+	return rmdir(path);
+}
+
+/*
+ * Moves the whole process to a new memory cgroup, then removes the one it
+ * left; one a fork() child still holds is tried again later.  Collapses
+ * charge the new folio to wherever the mm's owner is at that moment.
+ */
+static void *memcg_fn(void *arg)
+{
+	unsigned long keep[CG_KEEP], n = 0, nkeep = 0, i, j;
+	char path[64];
+
+	(void)arg;
+	while (!stopped()) {
+		snprintf(path, sizeof(path), CG_DIR "/g%lu", n + 1);
+		if (mkdir(path, 0755) || memcg_enter(n + 1)) {
+			count(&cnt->memcg_errors, 1);
+			rmdir(path);
+			break;
+		}
+		count(&cnt->memcg_moves, 1);
+		if (n && nkeep < CG_KEEP)
+			keep[nkeep++] = n;
+		n++;
+		for (i = j = 0; i < nkeep; i++)
+			if (memcg_remove(keep[i]))
+				keep[j++] = keep[i];
+			else
+				count(&cnt->memcg_removed, 1);
+		nkeep = j;
+		usleep(20000);
+	}
+	/* Back to the root; the last cgroups go once their children are gone. */
+	if (n && memcg_enter(0))
+		count(&cnt->memcg_errors, 1);
+	if (n)
+		keep[nkeep < CG_KEEP ? nkeep++ : CG_KEEP - 1] = n;
+	for (int tries = 0; nkeep && tries < 100; tries++) {
+		for (i = j = 0; i < nkeep; i++)
+			if (memcg_remove(keep[i]))
+				keep[j++] = keep[i];
+			else
+				count(&cnt->memcg_removed, 1);
+		nkeep = j;
+		if (nkeep)
+			usleep(50000);
+	}
+	if (nkeep)
+		count(&cnt->memcg_errors, 1);
+	return NULL;
+}
+
 /* --- the policy loop --- */
 
 static const char *loader;	/* NULL: no policy loop */
@@ -1143,14 +1249,15 @@ static long vmstat(const char *key)
 static void run_part(const struct part *p, int secs)
 {
 	struct worker workers[NR_WORKERS];
-	pthread_t watchdog, handler, policy;
+	pthread_t watchdog, handler, policy, memcg;
 	struct thp_stats before, after;
 	long swpout, swpin, pmd_collapses;
 	double t0, t1, t2;
 	char line[512];
 	size_t off = 0;
 	unsigned int i;
-	int has_uffd = 0, has_policy = loader != NULL;
+	int has_uffd = 0, has_policy = loader != NULL, has_memcg = 0;
+	const char *no_memcg = NULL;
 
 	memset(cnt, 0, sizeof(*cnt));
 	stop = handler_stop = 0;
@@ -1183,6 +1290,14 @@ static void run_part(const struct part *p, int secs)
 		ksft_exit_fail_msg("pthread_create failed\n");
 	if (has_policy && pthread_create(&policy, NULL, policy_fn, NULL))
 		ksft_exit_fail_msg("pthread_create failed\n");
+	if (p->memcg) {
+		no_memcg = memcg_setup();
+		has_memcg = !no_memcg;
+		if (no_memcg)
+			ksft_print_msg("%s: %s: memcg moves not raced\n", p->name, no_memcg);
+	}
+	if (has_memcg && pthread_create(&memcg, NULL, memcg_fn, NULL))
+		ksft_exit_fail_msg("pthread_create failed\n");
 	for (i = 0; i < NR_WORKERS; i++) {
 		workers[i].id = i;
 		workers[i].seed = 0x9e3779b9u * (i + 1) ^ (unsigned int)(p - parts) << 8;
@@ -1214,6 +1329,10 @@ static void run_part(const struct part *p, int secs)
 		pthread_join(workers[i].tid, NULL);
 	if (has_policy)
 		pthread_join(policy, NULL);
+	if (has_memcg) {
+		pthread_join(memcg, NULL);
+		rmdir(CG_DIR);
+	}
 	if (has_uffd) {
 		__atomic_store_n(&handler_stop, 1, __ATOMIC_RELAXED);
 		pthread_join(handler, NULL);
@@ -1243,6 +1362,9 @@ static void run_part(const struct part *p, int secs)
 	if (has_policy)
 		ksft_print_msg("policy loop: %lu loader commands, %lu failed\n", cnt->policy_cmds,
 			       cnt->policy_failed);
+	if (has_memcg)
+		ksft_print_msg("memory cgroups: %lu moves, %lu removed, %lu errors\n",
+			       cnt->memcg_moves, cnt->memcg_removed, cnt->memcg_errors);
 	ksft_print_msg("pages checked: %lu, content mismatches: %lu, errors: %lu\n",
 		       cnt->checked, cnt->mismatch, cnt->errors);
 	thp_size_deltas(before.alloc, after.alloc, line, sizeof(line));
@@ -1261,6 +1383,12 @@ static void run_part(const struct part *p, int secs)
 	if (has_policy)
 		ksft_test_result(!cnt->policy_failed, "%s: every policy command succeeded\n",
 				 p->name);
+	if (p->memcg && no_memcg)
+		ksft_test_result_skip("%s: memory cgroups: %s\n", p->name, no_memcg);
+	else if (p->memcg)
+		ksft_test_result(cnt->memcg_moves && !cnt->memcg_errors &&
+				 cnt->memcg_removed == cnt->memcg_moves,
+				 "%s: every memory cgroup moved into was removed after\n", p->name);
 	/* Timing, not correctness: a part with no collapse raced nothing. */
 	if (after.pages_collapsed > before.pages_collapsed)
 		ksft_test_result_pass("%s: khugepaged collapsed mTHPs during the race\n", p->name);
@@ -1294,7 +1422,7 @@ int main(int argc, char **argv)
 	int secs = flavour && !strcmp(flavour, "debug") ? 8 : 10, opt;
 	char loader_path[512], pol[64];
 	pthread_condattr_t attr;
-	unsigned int i;
+	unsigned int i, n_memcg;
 
 	while ((opt = getopt(argc, argv, "t:")) != -1) {
 		if (opt != 't' || atoi(optarg) <= 0) {
@@ -1333,7 +1461,10 @@ int main(int argc, char **argv)
 		run_loader(argv);
 	}
 
-	ksft_set_plan((loader ? 3 : 2) * NR_PARTS + (loader ? 1 : 0));
+	n_memcg = 0;
+	for (i = 0; i < NR_PARTS; i++)
+		n_memcg += parts[i].memcg;
+	ksft_set_plan((loader ? 3 : 2) * NR_PARTS + (loader ? 1 : 0) + n_memcg);
 	ksft_print_msg("%d s of racing per part\n", secs);
 	for (i = 0; i < NR_PARTS; i++)
 		run_part(&parts[i], secs);
