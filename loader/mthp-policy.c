@@ -126,12 +126,19 @@ static int cmd_list(int argc, char **argv)
 		return 0;
 	}
 	for (k = 0, i = 0; k < t.nrows; k++) {
+		struct scope s = { .cgid = t.rows[k].cgid };
+		char params[512];
+
 		if (!strcmp(t.rows[k].mode, "kernel"))
 			continue;
+		/* A user's object too: its parameters are what was pinned with it. */
+		s.shadow = !strcmp(t.rows[k].mode, "shadow");
+		scope_params(&s, params, sizeof(params));
 		if (!i++)
-			printf("attached now:\n  %-16s %-8s %s\n", "name", "mode", "cgroup");
-		printf("  %-16s %-8s %s\n", t.rows[k].name, t.rows[k].mode,
-		       row_where(&t.rows[k], buf, sizeof(buf)));
+			printf("attached now:\n  %-16s %-8s %-24s %s\n", "name", "mode", "cgroup",
+			       "parameters");
+		printf("  %-16s %-8s %-24s %s\n", t.rows[k].name, t.rows[k].mode,
+		       row_where(&t.rows[k], buf, sizeof(buf)), params);
 	}
 	if (!i)
 		printf("attached now: none (the kernel default is in charge)\n");

@@ -76,6 +76,7 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 struct bpf_map *ops_map(struct bpf_object *obj);
 void scope_key(const struct scope *s, char *buf, size_t len);
 void scope_dir(const struct scope *s, char *buf, size_t len);
+void scope_params(const struct scope *s, char *buf, size_t len);
 const char *scope_where(const struct scope *s, char *buf, size_t len);
 const char *scope_opts(const struct scope *s, char *buf, size_t len);
 int scope_holder(const struct scope *s, char *name, size_t len);

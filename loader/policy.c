@@ -538,6 +538,45 @@ static bool find_pin_dir(const struct scope *s, char *dir, size_t len)
 }
 
 /*
+ * The parameters pinned with the policy at a scope, as "name[entries]"
+ * separated by spaces, in @buf: "" when it has none, "-" when mthp-policy
+ * did not attach it (bpftool did: nothing is pinned where we look).
+ */
+void scope_params(const struct scope *s, char *buf, size_t len)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct bpf_map_info info;
+	struct dirent *e;
+	size_t off = 0;
+	__u32 ilen;
+	DIR *d;
+	int fd;
+
+	buf[0] = '\0';
+	if (!find_pin_dir(s, dir, sizeof(dir))) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	d = opendir(dir);
+	while (d && (e = readdir(d)) && off < len) {
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, "link"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		ilen = sizeof(info);
+		if (!bpf_map_get_info_by_fd(fd, &info, &ilen))
+			off += snprintf(buf + off, len - off, "%s%s[%u]", off ? " " : "",
+					e->d_name, info.max_entries);
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
  * Why the kernel refused to attach a policy at a scope, or to replace one
  * there; head says what failed ("cannot attach 'x' to cgroup /a").
  */

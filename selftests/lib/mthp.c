@@ -19,11 +19,6 @@
 
 #define THP_DIR "/sys/kernel/mm/transparent_hugepage/"
 
-static int pread_u64(int fd, uint64_t idx, uint64_t *val)
-{
-	return pread(fd, val, sizeof(*val), idx * sizeof(*val)) == sizeof(*val) ? 0 : -1;
-}
-
 int folio_orders(const void *addr, size_t npages, int *orders)
 {
 	uint64_t *pfn = calloc(npages, sizeof(*pfn));
@@ -38,21 +33,33 @@ int folio_orders(const void *addr, size_t npages, int *orders)
 		perror("folio_orders: open pagemap/kpageflags");
 		goto out;
 	}
+	/*
+	 * One read for the whole range, and one per run of consecutive PFNs:
+	 * a read per page walks the page table each time, which took most of
+	 * a layout test's minutes on the debug kernel.
+	 */
+	if (pread(pm, pfn, npages * sizeof(*pfn), va / PAGE_SZ * sizeof(*pfn)) !=
+	    (ssize_t)(npages * sizeof(*pfn))) {
+		perror("folio_orders: read pagemap");
+		goto out;
+	}
 	for (i = 0; i < npages; i++) {
-		uint64_t e;
+		uint64_t e = pfn[i];
 
-		if (pread_u64(pm, va / PAGE_SZ + i, &e)) {
-			perror("folio_orders: read pagemap");
-			goto out;
-		}
-		if (!(e & PM_PRESENT))
-			continue;
-		pfn[i] = e & PM_PFN_MASK;
-		if (!pfn[i]) {
+		pfn[i] = e & PM_PRESENT ? e & PM_PFN_MASK : 0;
+		if ((e & PM_PRESENT) && !pfn[i]) {
 			fprintf(stderr, "folio_orders: PFNs hidden (not root?)\n");
 			goto out;
 		}
-		if (pread_u64(kpf, pfn[i], &flags[i])) {
+	}
+	for (i = 0; i < npages; i = j) {
+		j = i + 1;
+		if (!pfn[i])
+			continue;
+		while (j < npages && pfn[j] == pfn[i] + (j - i))
+			j++;
+		if (pread(kpf, flags + i, (j - i) * sizeof(*flags), pfn[i] * sizeof(*flags)) !=
+		    (ssize_t)((j - i) * sizeof(*flags))) {
 			perror("folio_orders: read kpageflags");
 			goto out;
 		}

@@ -10,7 +10,7 @@ P=$MTHP_BUILD/bpf-policies
 S=/sys/kernel/mm/transparent_hugepage/khugepaged/policy
 policies="default conservative aggressive threshold hot pmd_only"
 . "$MTHP_REPO/selftests/tests/tap.sh"
-plan 18
+plan 19
 $L detach > /dev/null 2>&1
 loader_cycle() {	# loader_cycle POLICY: its output, verifier stats included, in /tmp/pl.out
 	{ MTHP_VERIFIER_STATS=1 $L attach "$1" && [ "$(cat $S)" = "$1" ] &&
@@ -33,6 +33,19 @@ for p in $policies; do
 	rc=$?
 	TAP_TAIL=5 ok_if "verifier: $p in ${insns:-unknown} instructions ($([ $rc = 0 ] && echo "<=" || echo ">") $VERIFIER_MAX)" $rc /tmp/pl.out
 done
+# A user's own object, by path: its array maps are its parameters, set at
+# attach and after, and list shows them with the policy.
+user_object() {
+	cp $P/threshold.bpf.o ./mine.bpf.o &&
+		$L attach ./mine.bpf.o pct9=90 && $L set pct4=40 &&
+		$L list | tee /tmp/pl.list | grep -q '^  threshold .*system-wide .*pct\[' &&
+		$L detach
+	local rc=$?
+	[ $rc = 0 ] || cat /tmp/pl.list 2>/dev/null
+	$L detach > /dev/null 2>&1
+	return $rc
+}
+t "loader: a user's object attaches by path, its parameters set and listed" user_object
 mkdir -p /sys/fs/bpf/pl
 for p in $policies; do
 	t "bpftool: $p registers and unregisters" bpftool_cycle $p
