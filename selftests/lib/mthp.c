@@ -19,29 +19,16 @@
 
 #define THP_DIR "/sys/kernel/mm/transparent_hugepage/"
 
-int folio_orders(const void *addr, size_t npages, int *orders)
+/* The PFN mapping each page of the range (0: none), in one read. */
+static int read_pfns(int pm, uintptr_t va, size_t npages, uint64_t *pfn)
 {
-	uint64_t *pfn = calloc(npages, sizeof(*pfn));
-	uint64_t *flags = calloc(npages, sizeof(*flags));
-	uintptr_t va = (uintptr_t)addr;
-	int pm, kpf, ret = -1;
-	size_t i, j, n;
+	ssize_t len = npages * sizeof(*pfn);
+	size_t i;
 
-	pm = open("/proc/self/pagemap", O_RDONLY);
-	kpf = open("/proc/kpageflags", O_RDONLY);
-	if (pm < 0 || kpf < 0 || !pfn || !flags) {
-		perror("folio_orders: open pagemap/kpageflags");
-		goto out;
-	}
-	/*
-	 * One read for the whole range, and one per run of consecutive PFNs:
-	 * a read per page walks the page table each time, which took most of
-	 * a layout test's minutes on the debug kernel.
-	 */
-	if (pread(pm, pfn, npages * sizeof(*pfn), va / PAGE_SZ * sizeof(*pfn)) !=
-	    (ssize_t)(npages * sizeof(*pfn))) {
-		perror("folio_orders: read pagemap");
-		goto out;
+	if (pread(pm, pfn, len, va / PAGE_SZ * sizeof(*pfn)) != len) {
+		fprintf(stderr, "folio_orders: read pagemap: short read or %s\n",
+			strerror(errno));
+		return -1;
 	}
 	for (i = 0; i < npages; i++) {
 		uint64_t e = pfn[i];
@@ -49,20 +36,57 @@ int folio_orders(const void *addr, size_t npages, int *orders)
 		pfn[i] = e & PM_PRESENT ? e & PM_PFN_MASK : 0;
 		if ((e & PM_PRESENT) && !pfn[i]) {
 			fprintf(stderr, "folio_orders: PFNs hidden (not root?)\n");
-			goto out;
+			return -1;
 		}
 	}
-	for (i = 0; i < npages; i = j) {
-		j = i + 1;
-		if (!pfn[i])
-			continue;
-		while (j < npages && pfn[j] == pfn[i] + (j - i))
-			j++;
-		if (pread(kpf, flags + i, (j - i) * sizeof(*flags), pfn[i] * sizeof(*flags)) !=
-		    (ssize_t)((j - i) * sizeof(*flags))) {
-			perror("folio_orders: read kpageflags");
-			goto out;
+	return 0;
+}
+
+int folio_orders(const void *addr, size_t npages, int *orders)
+{
+	uint64_t *pfn = calloc(npages, sizeof(*pfn));
+	uint64_t *again = calloc(npages, sizeof(*again));
+	uint64_t *flags = calloc(npages, sizeof(*flags));
+	uintptr_t va = (uintptr_t)addr;
+	int pm, kpf, ret = -1, tries;
+	size_t i, j, n;
+
+	pm = open("/proc/self/pagemap", O_RDONLY);
+	kpf = open("/proc/kpageflags", O_RDONLY);
+	if (pm < 0 || kpf < 0 || !pfn || !again || !flags) {
+		perror("folio_orders: open pagemap/kpageflags");
+		goto out;
+	}
+	/*
+	 * One read for the whole range, and one per run of consecutive PFNs:
+	 * a read per page walks the page table each time, which took most of
+	 * a layout test's minutes on the debug kernel.  khugepaged may move
+	 * pages meanwhile: the flags count only if the PFNs read after them
+	 * are the same.
+	 */
+	if (read_pfns(pm, va, npages, pfn))
+		goto out;
+	for (tries = 0; tries < 5; tries++) {
+		for (i = 0; i < npages; i = j) {
+			ssize_t len;
+
+			j = i + 1;
+			if (!pfn[i])
+				continue;
+			while (j < npages && pfn[j] == pfn[i] + (j - i))
+				j++;
+			len = (j - i) * sizeof(*flags);
+			if (pread(kpf, flags + i, len, pfn[i] * sizeof(*flags)) != len) {
+				fprintf(stderr, "folio_orders: read kpageflags: short read or %s\n",
+					strerror(errno));
+				goto out;
+			}
 		}
+		if (read_pfns(pm, va, npages, again))
+			goto out;
+		if (!memcmp(pfn, again, npages * sizeof(*pfn)))
+			break;
+		memcpy(pfn, again, npages * sizeof(*pfn));
 	}
 	for (i = 0; i < npages; i += n) {
 		n = 1;
@@ -98,6 +122,7 @@ out:
 	if (kpf >= 0)
 		close(kpf);
 	free(pfn);
+	free(again);
 	free(flags);
 	return ret;
 }

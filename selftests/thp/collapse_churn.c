@@ -1017,7 +1017,11 @@ static void *worker_fn(void *arg)
 
 #define CG_ROOT		"/sys/fs/cgroup"
 #define CG_DIR		CG_ROOT "/mthp-churn"
-#define CG_KEEP		64	/* cgroups not yet removable (a child in them) */
+#define CG_KEEP		256	/* cgroups not yet removable (a child in them) */
+#define CG_MAX_MOVES	2000	/* each one left offline costs memory */
+
+static char cg_home[300];	/* where the process started: its cgroup.procs */
+static unsigned long cg_keep[CG_KEEP], cg_nkeep;
 
 static int cg_write(const char *path, const char *val)
 {
@@ -1030,88 +1034,113 @@ static int cg_write(const char *path, const char *val)
 	return ret;
 }
 
+/* Cgroup @n of this run: named by our pid, so a killed run's do not clash. */
+static void cg_path(unsigned long n, char *buf, size_t len)
+{
+	snprintf(buf, len, CG_DIR "/p%d-%lu", getpid(), n);
+}
+
 /* Why the memcg moves cannot run here, or NULL. */
 static const char *memcg_setup(void)
 {
+	char line[256];
+
 	if (access(CG_ROOT "/cgroup.subtree_control", W_OK))
 		return "no cgroup v2";
+	if (read_line("/proc/self/cgroup", line, sizeof(line)) || strncmp(line, "0::/", 4))
+		return "not in a cgroup v2 hierarchy";
+	snprintf(cg_home, sizeof(cg_home), CG_ROOT "%s/cgroup.procs",
+		 strcmp(line + 3, "/") ? line + 3 : "");
 	if (cg_write(CG_ROOT "/cgroup.subtree_control", "+memory"))
 		return "no memory controller";
 	if ((mkdir(CG_DIR, 0755) && errno != EEXIST) ||
 	    cg_write(CG_DIR "/cgroup.subtree_control", "+memory"))
 		return "cannot make " CG_DIR;
+	cg_nkeep = 0;
 	return NULL;
 }
 
-/* Into cgroup @n (0: back to the root); 0 or -1. */
+/* Into cgroup @n (0: back where the process started); 0 or -1. */
 static int memcg_enter(unsigned long n)
 {
-	char path[96], pid[16];
+	char path[128], pid[16];
 
-	if (n)
-		snprintf(path, sizeof(path), CG_DIR "/g%lu/cgroup.procs", n);
-	else
-		snprintf(path, sizeof(path), CG_ROOT "/cgroup.procs");
 	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (!n)
+		return cg_write(cg_home, pid);
+	cg_path(n, path, sizeof(path));
+	strcat(path, "/cgroup.procs");
 	return cg_write(path, pid);
 }
 
-static int memcg_remove(unsigned long n)
+/* Remove every cgroup left that no process is in any more. */
+static void memcg_remove_left(void)
 {
-	char path[64];
+	unsigned long i, j;
+	char path[128];
 
-	snprintf(path, sizeof(path), CG_DIR "/g%lu", n);
-	return rmdir(path);
+	for (i = j = 0; i < cg_nkeep; i++) {
+		cg_path(cg_keep[i], path, sizeof(path));
+		if (rmdir(path))
+			cg_keep[j++] = cg_keep[i];
+		else
+			count(&cnt->memcg_removed, 1);
+	}
+	cg_nkeep = j;
+}
+
+static void memcg_keep(unsigned long n)
+{
+	if (cg_nkeep < CG_KEEP)
+		cg_keep[cg_nkeep++] = n;
+	else
+		count(&cnt->memcg_errors, 1);	/* it would be left behind */
 }
 
 /*
  * Moves the whole process to a new memory cgroup, then removes the one it
- * left; one a fork() child still holds is tried again later.  Collapses
- * charge the new folio to wherever the mm's owner is at that moment.
+ * left; one a fork() child or a loader still holds is tried again later.
+ * Collapses charge the new folio to wherever the mm's owner is then.
  */
 static void *memcg_fn(void *arg)
 {
-	unsigned long keep[CG_KEEP], n = 0, nkeep = 0, i, j;
-	char path[64];
+	unsigned long n = 0;
+	char path[128];
 
 	(void)arg;
-	while (!stopped()) {
-		snprintf(path, sizeof(path), CG_DIR "/g%lu", n + 1);
+	while (!stopped() && n < CG_MAX_MOVES) {
+		cg_path(n + 1, path, sizeof(path));
 		if (mkdir(path, 0755) || memcg_enter(n + 1)) {
 			count(&cnt->memcg_errors, 1);
 			rmdir(path);
 			break;
 		}
 		count(&cnt->memcg_moves, 1);
-		if (n && nkeep < CG_KEEP)
-			keep[nkeep++] = n;
+		if (n)
+			memcg_keep(n);
 		n++;
-		for (i = j = 0; i < nkeep; i++)
-			if (memcg_remove(keep[i]))
-				keep[j++] = keep[i];
-			else
-				count(&cnt->memcg_removed, 1);
-		nkeep = j;
+		memcg_remove_left();
 		usleep(20000);
 	}
-	/* Back to the root; the last cgroups go once their children are gone. */
+	/* Back home; the last cgroups go once every thread and child is done. */
 	if (n && memcg_enter(0))
 		count(&cnt->memcg_errors, 1);
 	if (n)
-		keep[nkeep < CG_KEEP ? nkeep++ : CG_KEEP - 1] = n;
-	for (int tries = 0; nkeep && tries < 100; tries++) {
-		for (i = j = 0; i < nkeep; i++)
-			if (memcg_remove(keep[i]))
-				keep[j++] = keep[i];
-			else
-				count(&cnt->memcg_removed, 1);
-		nkeep = j;
-		if (nkeep)
-			usleep(50000);
-	}
-	if (nkeep)
-		count(&cnt->memcg_errors, 1);
+		memcg_keep(n);
 	return NULL;
+}
+
+/* After the part's threads are joined (their children reaped): the rest. */
+static void memcg_finish(void)
+{
+	for (int tries = 0; cg_nkeep && tries < 100; tries++) {
+		memcg_remove_left();
+		if (cg_nkeep)
+			usleep(100000);
+	}
+	if (cg_nkeep)
+		count(&cnt->memcg_errors, 1);
+	rmdir(CG_DIR);
 }
 
 /* --- the policy loop --- */
@@ -1329,16 +1358,16 @@ static void run_part(const struct part *p, int secs)
 		pthread_join(workers[i].tid, NULL);
 	if (has_policy)
 		pthread_join(policy, NULL);
-	if (has_memcg) {
+	if (has_memcg)
 		pthread_join(memcg, NULL);
-		rmdir(CG_DIR);
-	}
 	if (has_uffd) {
 		__atomic_store_n(&handler_stop, 1, __ATOMIC_RELAXED);
 		pthread_join(handler, NULL);
 		close(uffd);
 		uffd = -1;
 	}
+	if (has_memcg)
+		memcg_finish();
 	thp_read_stats(&after);
 	for (i = 0; i < NR_RANGES; i++)
 		check_range(i, 1);
