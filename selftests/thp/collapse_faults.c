@@ -10,7 +10,7 @@
  *    collapse into folios of order m - 1 exactly, by the fallback to smaller
  *    sizes; collapse_alloc_failed counts every size from m up and no
  *    smaller one, and as many failures as were injected; a policy's
- *    failed counters say the same.
+ *    failed_alloc and its failed counters from m up say the same.
  * 2. Random failures over ranges with a few holes (max_ptes_none 0: each
  *    range is many chunks of many sizes): half of those of 32K and more;
  *    then a third of all khugepaged's page and slab allocations.  Every
@@ -480,18 +480,24 @@ static void run_part(const struct part *pt, int id)
 	if (pt->policy) {
 		long psum = 0;
 
+		/*
+		 * Sizes from m up only fail their allocation.  Below, the
+		 * policy also counts other failures: on 7.3 a chunk that a
+		 * later scan finds already a folio of its size (6.12's
+		 * planner does not try it).
+		 */
 		for (order = 2; order <= PMD_ORDER; order++) {
 			long pf = pol1[order] - pol0[order];
 
-			psum += pf;
-			if (pf != b.failed[order] - a.failed[order]) {
+			psum += b.failed[order] - a.failed[order];
+			if (order >= pt->min_order && pf != b.failed[order] - a.failed[order]) {
 				ksft_print_msg("%s: the policy counted %ld order %d failures, the size's stats %ld\n",
 					       pt->name, pf, order, b.failed[order] - a.failed[order]);
 				ok = false;
 			}
 		}
 		if (pol_alloc != psum) {
-			ksft_print_msg("%s: the policy's failed_alloc %ld, its sizes' failed %ld\n",
+			ksft_print_msg("%s: the policy's failed_alloc %ld, collapse_alloc_failed %ld\n",
 				       pt->name, pol_alloc, psum);
 			ok = false;
 		}
