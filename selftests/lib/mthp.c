@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +68,7 @@ int folio_orders(const void *addr, size_t npages, int *orders)
 	 */
 	if (read_pfns(pm, va, npages, pfn))
 		goto out;
-	for (tries = 0; tries < 5; tries++) {
+	for (tries = 1; ; tries++) {
 		for (i = 0; i < npages; i = j) {
 			ssize_t len;
 
@@ -84,7 +86,8 @@ int folio_orders(const void *addr, size_t npages, int *orders)
 		}
 		if (read_pfns(pm, va, npages, again))
 			goto out;
-		if (!memcmp(pfn, again, npages * sizeof(*pfn)))
+		/* After five tries, the last PFNs whose flags were read. */
+		if (!memcmp(pfn, again, npages * sizeof(*pfn)) || tries == 5)
 			break;
 		memcpy(pfn, again, npages * sizeof(*pfn));
 	}
@@ -160,6 +163,23 @@ int thp_write(const char *knob, const char *val)
 		fprintf(stderr, "write '%s' to %s: %s\n", val, path, strerror(errno));
 	close(fd);
 	return ok ? 0 : -1;
+}
+
+int write_file(const char *path, const char *val)
+{
+	ssize_t len = strlen(val);
+	int fd = open(path, O_WRONLY), ret, err;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, val, len) == len ? 0 : -1;
+	err = errno;
+	if (close(fd) && !ret) {
+		ret = -1;
+		err = errno;
+	}
+	errno = err;
+	return ret;
 }
 
 long thp_read_long(const char *knob)
@@ -409,4 +429,47 @@ void thp_size_deltas(const long *a, const long *b, char *line, size_t len)
 					(PAGE_SZ << order) / 1024, b[order] - a[order]);
 	if (!off)
 		snprintf(line, len, " (no per-size stats)");
+}
+
+const char *find_loader(char *buf, size_t len)
+{
+	const char *build = getenv("MTHP_BUILD");
+
+	buf[0] = '\0';
+	if (access(POLICIES_DIR, R_OK))
+		return "the kernel has no collapse policy hook";
+	if (!build)
+		return "MTHP_BUILD is not set";
+	snprintf(buf, len, "%s/loader/mthp-policy", build);
+	if (access(buf, X_OK)) {
+		buf[0] = '\0';
+		return "the loader is not built";
+	}
+	return NULL;
+}
+
+extern char **environ;
+
+int run_loader(const char *loader, char *const argv[], bool quiet, pid_t *running)
+{
+	posix_spawn_file_actions_t fa;
+	int status = -1;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	if (quiet)
+		posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	if (posix_spawn(&pid, loader, &fa, NULL, argv, environ)) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	if (running)
+		__atomic_store_n(running, pid, __ATOMIC_RELAXED);
+	if (waitpid(pid, &status, 0) != pid)
+		status = -1;
+	if (running)
+		__atomic_store_n(running, 0, __ATOMIC_RELAXED);
+	posix_spawn_file_actions_destroy(&fa);
+	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define PAGE_SZ		4096UL
 #define PMD_PAGES	512
@@ -29,6 +30,12 @@ int folio_orders(const void *addr, size_t npages, int *orders);
 
 /* "order x count" runs, e.g. "4x8 0x3 -1x1", into buf; returns buf. */
 char *orders_str(const int *orders, size_t npages, char *buf, size_t len);
+
+/*
+ * Write @val to the file at @path with open/write/close only (safe in a
+ * signal handler); 0, or -1 with errno set.
+ */
+int write_file(const char *path, const char *val);
 
 /* THP sysfs: paths are relative to /sys/kernel/mm/transparent_hugepage/. */
 int thp_write(const char *knob, const char *val);
@@ -58,6 +65,20 @@ int read_line(const char *path, char *buf, size_t len);
  * <file>_order<N> for hugepages-<size>kB/<file>; -1 if there is none.
  */
 long policy_counter(const char *dir, const char *col);
+
+/*
+ * The mthp-policy loader's path in @buf, if the kernel has the collapse
+ * policy hook and $MTHP_BUILD holds a built loader: NULL; else why not
+ * (@buf empty).
+ */
+const char *find_loader(char *buf, size_t len);
+
+/*
+ * Run @loader with @argv (argv[0] included), its stdout, and its stderr
+ * too if @quiet, to /dev/null.  While it runs, *@running (if set) holds
+ * its pid, for a signal handler to kill.  Its exit status, or -1.
+ */
+int run_loader(const char *loader, char *const argv[], bool quiet, pid_t *running);
 
 /* A PMD-aligned anonymous mapping of @npmd PMDs (munmap with pmd_unmap). */
 void *pmd_mmap(size_t npmd);

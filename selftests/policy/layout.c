@@ -96,9 +96,6 @@ void touch_young(char *p, const int *pat, size_t n)
 				p[i * PMD_SZ + pte * PAGE_SZ] = 1;
 }
 
-/* A test range is a PMD range of the mappings these tests fault. */
-_Static_assert(NR == PMD_PAGES, "range.h and mthp.h disagree on the PMD range");
-
 void pattern_test_ctx(const struct pattern *pat, struct test_range *r)
 {
 	int pte;

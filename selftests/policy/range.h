@@ -10,7 +10,9 @@
 
 #include <linux/mthp_policy.h>
 
-#define NR		512		/* PTEs per range */
+#include "mthp.h"
+
+#define NR		PMD_PAGES	/* PTEs per range */
 #define PLAN_MAX	(NR / 4)	/* chunks a plan holds at most: one per 4-PTE unit */
 
 struct test_range {

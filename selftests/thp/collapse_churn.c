@@ -37,7 +37,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1023,17 +1022,6 @@ static void *worker_fn(void *arg)
 static char cg_home[300];	/* where the process started: its cgroup.procs */
 static unsigned long cg_keep[CG_KEEP], cg_nkeep;
 
-static int cg_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), ret;
-
-	if (fd < 0)
-		return -1;
-	ret = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -1;
-	close(fd);
-	return ret;
-}
-
 /* Cgroup @n of this run: named by our pid, so a killed run's do not clash. */
 static void cg_path(unsigned long n, char *buf, size_t len)
 {
@@ -1051,10 +1039,10 @@ static const char *memcg_setup(void)
 		return "not in a cgroup v2 hierarchy";
 	snprintf(cg_home, sizeof(cg_home), CG_ROOT "%s/cgroup.procs",
 		 strcmp(line + 3, "/") ? line + 3 : "");
-	if (cg_write(CG_ROOT "/cgroup.subtree_control", "+memory"))
+	if (write_file(CG_ROOT "/cgroup.subtree_control", "+memory"))
 		return "no memory controller";
 	if ((mkdir(CG_DIR, 0755) && errno != EEXIST) ||
-	    cg_write(CG_DIR "/cgroup.subtree_control", "+memory"))
+	    write_file(CG_DIR "/cgroup.subtree_control", "+memory"))
 		return "cannot make " CG_DIR;
 	cg_nkeep = 0;
 	return NULL;
@@ -1067,10 +1055,10 @@ static int memcg_enter(unsigned long n)
 
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	if (!n)
-		return cg_write(cg_home, pid);
+		return write_file(cg_home, pid);
 	cg_path(n, path, sizeof(path));
 	strcat(path, "/cgroup.procs");
-	return cg_write(path, pid);
+	return write_file(path, pid);
 }
 
 /* Remove every cgroup left that no process is in any more. */
@@ -1147,32 +1135,10 @@ static void memcg_finish(void)
 
 static const char *loader;	/* NULL: no policy loop */
 
-/* One loader command, its output to /dev/null; its exit status, or -1. */
-static int run_loader(char *const argv[])
-{
-	posix_spawn_file_actions_t fa;
-	int status = -1;
-	pid_t pid;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-	if (posix_spawn(&pid, loader, &fa, NULL, argv, environ)) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -1;
-	}
-	__atomic_store_n(&policy_pid, pid, __ATOMIC_RELAXED);
-	if (waitpid(pid, &status, 0) != pid)
-		status = -1;
-	__atomic_store_n(&policy_pid, 0, __ATOMIC_RELAXED);
-	posix_spawn_file_actions_destroy(&fa);
-	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int policy_cmd(char *const cmd[3])
 {
 	char *argv[4] = { cmd[0], cmd[1], cmd[2], NULL };
-	int rc = run_loader(argv);
+	int rc = run_loader(loader, argv, true, &policy_pid);
 
 	count(&cnt->policy_cmds, 1);
 	if (rc) {
@@ -1428,22 +1394,6 @@ static void run_part(const struct part *p, int secs)
 	area = NULL;
 }
 
-/* The loader, if the kernel has the hook and it is built; else why not. */
-static const char *find_loader(char *buf, size_t len)
-{
-	const char *build = getenv("MTHP_BUILD");
-
-	if (access(POLICY_KNOB, R_OK))
-		return "the kernel has no collapse policy hook";
-	if (!build)
-		return "MTHP_BUILD is not set";
-	snprintf(buf, len, "%s/loader/mthp-policy", build);
-	if (access(buf, X_OK))
-		return "the loader is not built";
-	loader = buf;
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
 	const char *flavour = getenv("MTHP_FLAVOUR"), *why;
@@ -1487,7 +1437,8 @@ int main(int argc, char **argv)
 		/* Whatever an earlier run left attached. */
 		char *argv[] = { "mthp-policy", "detach", NULL };
 
-		run_loader(argv);
+		loader = loader_path;
+		run_loader(loader, argv, true, &policy_pid);
 	}
 
 	n_memcg = 0;

@@ -31,13 +31,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest.h"
@@ -50,28 +48,14 @@
 #define TIMES		1000000L	/* failures allowed; what is left tells how many */
 #define WORDS		(PAGE_SZ / 8)
 
-extern char **environ;
-
 static pid_t khugepaged_pid;
-
-static int write_str(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-	int ret;
-
-	if (!f)
-		return -1;
-	ret = fputs(val, f) < 0;
-	ret |= fclose(f) != 0;
-	return ret ? -1 : 0;
-}
 
 static int fa_write(const char *dir, const char *file, const char *val)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if (write_str(path, val)) {
+	if (write_file(path, val)) {
 		ksft_print_msg("%s: %s\n", path, strerror(errno));
 		return -1;
 	}
@@ -156,28 +140,18 @@ static void on_term(int sig)
 		FAIL_PAGE "/probability", FAIL_SLAB "/probability",
 	};
 	char path[64] = "/proc/";
-	ssize_t ignored;
-	int fd, i, n;
+	int i, n;
 
-	for (i = 0; i < 2; i++) {
-		fd = open(files[i], O_WRONLY);
-		if (fd >= 0) {
-			ignored = write(fd, "0", 1);
-			close(fd);
-		}
-	}
+	for (i = 0; i < 2; i++)
+		write_file(files[i], "0");
 	/* "/proc/<pid>/make-it-fail" without snprintf. */
 	n = 6;
 	for (i = 1000000; i; i /= 10)
 		if (khugepaged_pid >= i || i == 1)
 			path[n++] = '0' + khugepaged_pid / i % 10;
 	memcpy(path + n, "/make-it-fail", 14);
-	fd = khugepaged_pid ? open(path, O_WRONLY) : -1;
-	if (fd >= 0) {
-		ignored = write(fd, "0", 1);
-		close(fd);
-	}
-	(void)ignored;
+	if (khugepaged_pid)
+		write_file(path, "0");
 	thp_restore_knobs();
 	_exit(128 + sig);
 }
@@ -186,11 +160,11 @@ static void stop_all(void)
 {
 	char path[64];
 
-	write_str(FAIL_PAGE "/probability", "0");
-	write_str(FAIL_SLAB "/probability", "0");
+	write_file(FAIL_PAGE "/probability", "0");
+	write_file(FAIL_SLAB "/probability", "0");
 	if (khugepaged_pid) {
 		snprintf(path, sizeof(path), "/proc/%d/make-it-fail", khugepaged_pid);
-		write_str(path, "0");
+		write_file(path, "0");
 	}
 }
 
@@ -226,7 +200,7 @@ static int mark_khugepaged(void)
 		if (e->d_name[0] < '1' || e->d_name[0] > '9' || !live_khugepaged(e->d_name))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/make-it-fail", e->d_name);
-		if (!write_str(path, "1") && !read_line(path, val, sizeof(val)) &&
+		if (!write_file(path, "1") && !read_line(path, val, sizeof(val)) &&
 		    !strcmp(val, "1"))
 			khugepaged_pid = atoi(e->d_name);
 	}
@@ -315,45 +289,19 @@ static void read_nr_anon(long *v)
 
 static char loader[512];
 
-static int run_loader(const char *cmd, const char *arg)
+static int loader_cmd(const char *cmd, const char *arg)
 {
 	char *argv[] = { "mthp-policy", (char *)cmd, (char *)arg, NULL };
-	posix_spawn_file_actions_t fa;
-	int status = -1;
-	pid_t pid;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	if (!posix_spawn(&pid, loader, &fa, NULL, argv, environ) &&
-	    waitpid(pid, &status, 0) != pid)
-		status = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return run_loader(loader, argv, false, NULL);
 }
 
 static bool policy_attached;
 
 static void detach_policy(void)
 {
-	if (policy_attached && !run_loader("detach", NULL))
+	if (policy_attached && !loader_cmd("detach", NULL))
 		policy_attached = false;
-}
-
-/* Why the policy case cannot run, or NULL with the loader found. */
-static const char *find_loader(void)
-{
-	const char *build = getenv("MTHP_BUILD");
-
-	if (access(POLICIES_DIR, R_OK))
-		return "the kernel has no collapse policy hook";
-	if (!build)
-		return "MTHP_BUILD is not set";
-	snprintf(loader, sizeof(loader), "%s/loader/mthp-policy", build);
-	if (access(loader, X_OK)) {
-		loader[0] = '\0';
-		return "the loader is not built";
-	}
-	return NULL;
 }
 
 /* --- the parts --- */
@@ -368,7 +316,7 @@ struct part {
 	bool policy;
 };
 
-/* Collapse @nr_ranges full ranges with the injection on; 0 when set up. */
+/* Fill the part's ranges (with its holes), collapse them with the injection on; 0 when set up. */
 static int collapse_with_faults(const struct part *pt, int id, char *mem, struct thp_stats *a,
 				struct thp_stats *b, long *pages_failed, long *slabs_failed)
 {
@@ -407,9 +355,9 @@ static void run_part(const struct part *pt, int id)
 	char *mem;
 
 	if (pt->policy) {
-		const char *why = find_loader();
+		const char *why = find_loader(loader, sizeof(loader));
 
-		if (!why && run_loader("attach", "default"))
+		if (!why && loader_cmd("attach", "default"))
 			why = "mthp-policy attach default failed";
 		policy_attached = !why;
 		if (why) {

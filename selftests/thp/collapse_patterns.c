@@ -306,16 +306,9 @@ static void misaligned_folio(void)
 static int cg_write(const char *file, const char *val)
 {
 	char path[128];
-	FILE *f;
-	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", MEMCG, file);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	ret = fputs(val, f) < 0;
-	ret |= fclose(f) != 0;
-	return ret ? -1 : 0;
+	return write_file(path, val);
 }
 
 static long cg_read(const char *file)
