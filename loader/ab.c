@@ -238,13 +238,15 @@ static int parse_secs(const char *opt, const char *arg, double *v)
 	errno = 0;
 	*v = strtod(arg, &end);
 	if (errno || end == arg || *end || !isfinite(*v) || *v <= 0 || *v > 1e9)
-		return fail("ab: %s needs a positive number of seconds, not '%s'", opt, arg);
+		return fail(-EINVAL, "ab: %s needs a positive number of seconds, not '%s'",
+			    opt, arg);
 	return 0;
 }
 
 static int bad_arm(const char *arg, const char *why)
 {
-	return fail("ab: bad ARM '%s': %s (expected POLICY[,key=value...][@CGROUP][:shadow])",
+	return fail(-EINVAL,
+		    "ab: bad ARM '%s': %s (expected POLICY[,key=value...][@CGROUP][:shadow])",
 		    arg, why);
 }
 
@@ -258,12 +260,13 @@ static int parse_arm(const char *arg, struct req *r)
 	char *at, *colon, *p, *save = NULL, key[64];
 	size_t len;
 	__u32 idx, val;
+	int err;
 
 	memset(r, 0, sizeof(*r));
 	r->arg = arg;
 	r->buf = strdup(arg);
 	if (!r->buf)
-		return fail("out of memory");
+		return fail(-ENOMEM, "out of memory");
 	len = strlen(r->buf);
 	if (len > 7 && !strcmp(r->buf + len - 7, ":shadow")) {
 		r->scope.shadow = true;
@@ -290,11 +293,13 @@ static int parse_arm(const char *arg, struct req *r)
 			return bad_arm(arg, "parameters are key=value, after commas");
 		r->params[r->nparams++] = p;
 	}
-	if (policy_name_ok(r->policy))
-		return 1;
+	err = policy_name_ok(r->policy);
+	if (err)
+		return err;
 	if (at) {
-		if (cgroup_resolve(at, &r->scope))
-			return fail("ab: cannot use ARM '%s': its cgroup (above)", arg);
+		err = cgroup_resolve(at, &r->scope);
+		if (err)
+			return fail(err, "ab: cannot use ARM '%s': its cgroup (above)", arg);
 	} else {
 		snprintf(r->scope.display, sizeof(r->scope.display), "system-wide");
 	}
@@ -303,12 +308,12 @@ static int parse_arm(const char *arg, struct req *r)
 
 /*
  * Detach what this run attached (unless --keep), newest first; each once.
- * 0, or 1 if one of them could not be detached.
+ * 0, or the error of the first that could not be detached.
  */
 static int detach_ours(struct ab *ab, bool keep)
 {
 	char where[PATH_MAX + 64], opts[PATH_MAX + 64];
-	int i, bad = 0;
+	int i, ret, err = 0;
 
 	for (i = ab->nreqs - 1; i >= 0; i--) {
 		struct req *r = &ab->reqs[i];
@@ -321,7 +326,8 @@ static int detach_ours(struct ab *ab, bool keep)
 			note("ab: kept %s attached %s", r->policy, where);
 			continue;
 		}
-		switch (detach_owned(&r->scope, r->link_id)) {
+		ret = detach_owned(&r->scope, r->link_id);
+		switch (ret) {
 		case 0:
 			note("ab: detached %s (%s)", r->policy, where);
 			break;
@@ -329,13 +335,14 @@ static int detach_ours(struct ab *ab, bool keep)
 			note("ab: %s (%s) was detached already", r->policy, where);
 			break;
 		default:
-			fail("ab: cannot detach %s (%s): it is still attached (mthp-policy detach%s)",
+			fail(ret, "ab: cannot detach %s (%s): it is still attached (mthp-policy detach%s)",
 			     r->policy, where, scope_opts(&r->scope, opts, sizeof(opts)));
-			bad = 1;
+			if (!err)
+				err = ret;
 			break;
 		}
 	}
-	return bad;
+	return err;
 }
 
 static void ab_usage(FILE *f)
@@ -388,7 +395,7 @@ static void resample(struct ab *ab)
 	}
 }
 
-/* The --prom file, as things are now: 0, or 1 after a message. */
+/* The --prom file, as things are now: 0, or a negative errno after a message. */
 static int write_prom(struct ab *ab)
 {
 	int err;
@@ -398,14 +405,15 @@ static int write_prom(struct ab *ab)
 	err = prom_write(ab);
 	if (err)
 		note("ab: cannot write %s: %s", ab->prom, strerror(-err));
-	return err ? 1 : 0;
+	return err;
 }
 
 /*
  * Attach the ARMs, take the baseline, a table every interval; at the end
  * the final counters, then the detach, then the final workload and
- * output.  0, or 1 after a message: what the run attached and could not
- * detach, the final --prom file, or the JSON on stdout, went wrong.
+ * output.  0, or the first negative errno after a message: what the run
+ * attached and could not detach, the final --prom file, or the JSON on
+ * stdout, went wrong.
  */
 static int run(struct ab *ab)
 {
@@ -418,17 +426,18 @@ static int run(struct ab *ab)
 		struct req *r = &ab->reqs[i];
 		char where[PATH_MAX + 64];
 
-		if (attach_policy(r->policy, r->nparams, r->params, &r->scope, &r->link_id)) {
+		err = attach_policy(r->policy, r->nparams, r->params, &r->scope, &r->link_id);
+		if (err) {
 			if (i)
 				note("ab: detaching the %d ARM%s attached before", i, i > 1 ? "s" : "");
-			return 1;
+			return err;
 		}
 		r->attached = true;
 		note("ab: attached %s %s", r->policy, scope_where(&r->scope, where, sizeof(where)));
 	}
 	err = sample(ab, true);
 	if (err)
-		return fail("ab: cannot read %s: %s", POLICIES, strerror(-err));
+		return fail(err, "ab: cannot read %s: %s", POLICIES, strerror(-err));
 	for (i = 0; i < ab->nreqs; i++) {
 		int k;
 
@@ -441,13 +450,13 @@ static int run(struct ab *ab)
 		if (strcmp(ab->arms[i].mode, "kernel"))
 			break;
 	if (i == ab->narms && !stop)
-		return fail("ab: no policy is attached: nothing to compare (name ARMs: mthp-policy ab POLICY[@CGROUP][:shadow]...)");
+		return fail(-ENOENT, "ab: no policy is attached: nothing to compare (name ARMs: mthp-policy ab POLICY[@CGROUP][:shadow]...)");
 	ab->start = now();
 	if (ab->prom) {
 		scan_cgroups(ab, 1);
 		err = prom_write(ab);
 		if (err)
-			return fail("ab: cannot write %s: %s", ab->prom, strerror(-err));
+			return fail(err, "ab: cannot write %s: %s", ab->prom, strerror(-err));
 	}
 	if (!ab->json) {
 		printf("ab: baseline taken; a table every %g s (Ctrl-C: the final one)\n",
@@ -496,21 +505,23 @@ static int run(struct ab *ab)
 	t = now() - ab->start;
 	/* The final counters are these: taken before the ARMs go. */
 	resample(ab);
-	if (detach_ours(ab, ab->keep))
-		ret = 1;
+	ret = detach_ours(ab, ab->keep);
 	scan_cgroups(ab, 2);
 	if (ab->json) {
 		print_json(stdout, ab, t);
 		errno = 0;
-		if (fflush(stdout) || ferror(stdout))
-			ret = fail("ab: cannot write the JSON to standard output: %s",
-				   strerror(errno ? errno : EIO));
+		if (fflush(stdout) || ferror(stdout)) {
+			err = errno ? -errno : -EIO;
+			fail(err, "ab: cannot write the JSON to standard output: %s",
+			     strerror(-err));
+			if (!ret)
+				ret = err;
+		}
 	} else {
 		show(ab, "=== final, %.0f s ===\n", t);
 	}
-	if (write_prom(ab))
-		ret = 1;
-	return ret;
+	err = write_prom(ab);
+	return ret ? ret : err;
 }
 
 int cmd_ab(int argc, char **argv)
@@ -526,7 +537,7 @@ int cmd_ab(int argc, char **argv)
 	};
 	struct sigaction sa;
 	struct ab ab;
-	int opt, i, j, ret = 1;
+	int opt, i, j, err, ret;
 
 	memset(&ab, 0, sizeof(ab));
 	ab.interval = 5;
@@ -535,21 +546,24 @@ int cmd_ab(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "i:d:jp:kh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
-			if (parse_secs("--interval", optarg, &ab.interval))
-				return 1;
+			err = parse_secs("--interval", optarg, &ab.interval);
+			if (err)
+				return err;
 			if (ab.interval < 0.1)
-				return fail("ab: --interval must be at least 0.1 s, not '%s'", optarg);
+				return fail(-EINVAL, "ab: --interval must be at least 0.1 s, not '%s'",
+					    optarg);
 			break;
 		case 'd':
-			if (parse_secs("--duration", optarg, &ab.duration))
-				return 1;
+			err = parse_secs("--duration", optarg, &ab.duration);
+			if (err)
+				return err;
 			break;
 		case 'j':
 			ab.json = true;
 			break;
 		case 'p':
 			if (!optarg[0])
-				return fail("ab: --prom needs a file");
+				return fail(-EINVAL, "ab: --prom needs a file");
 			ab.prom = optarg;
 			break;
 		case 'k':
@@ -559,27 +573,32 @@ int cmd_ab(int argc, char **argv)
 			ab_usage(stdout);
 			return 0;
 		default:
-			fail("ab: unknown option, or an option without its value: %s",
+			fail(-EINVAL, "ab: unknown option, or an option without its value: %s",
 			     argv[optind - 1]);
 			ab_usage(stderr);
-			return 2;
+			usage_error = true;
+			return -EINVAL;
 		}
 	}
 	ab.reqs = calloc(argc + 1, sizeof(*ab.reqs));
 	if (!ab.reqs)
-		return fail("out of memory");
-	for (i = optind; i < argc; i++)
-		if (parse_arm(argv[i], &ab.reqs[ab.nreqs++]))
+		return fail(-ENOMEM, "out of memory");
+	for (i = optind; i < argc; i++) {
+		ret = parse_arm(argv[i], &ab.reqs[ab.nreqs++]);
+		if (ret)
 			goto out;
+	}
 	for (i = 0; i < ab.nreqs; i++)
 		for (j = 0; j < i; j++)
 			if (ab.reqs[i].scope.cgid == ab.reqs[j].scope.cgid &&
 			    ab.reqs[i].scope.shadow == ab.reqs[j].scope.shadow) {
 				const struct scope *sc = &ab.reqs[i].scope;
 
-				fail("ab: ARMs '%s' and '%s' are both %s %s%s: one policy per scope and mode",
-				     ab.reqs[j].arg, ab.reqs[i].arg, sc->shadow ? "shadow" : "active",
-				     sc->cgid ? "for cgroup " : "system-wide", sc->cgid ? sc->display : "");
+				ret = fail(-EINVAL, "ab: ARMs '%s' and '%s' are both %s %s%s: one policy per scope and mode",
+					   ab.reqs[j].arg, ab.reqs[i].arg,
+					   sc->shadow ? "shadow" : "active",
+					   sc->cgid ? "for cgroup " : "system-wide",
+					   sc->cgid ? sc->display : "");
 				goto out;
 			}
 
@@ -593,8 +612,9 @@ int cmd_ab(int argc, char **argv)
 
 	ret = run(&ab);
 	/* What an early end of the run left attached (the run detaches at its end). */
-	if (detach_ours(&ab, ab.keep && !ret))
-		ret = 1;
+	err = detach_ours(&ab, ab.keep && !ret);
+	if (!ret)
+		ret = err;
 out:
 	for (i = 0; i < ab.nreqs; i++)
 		free(ab.reqs[i].buf);

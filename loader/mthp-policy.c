@@ -64,13 +64,13 @@ static int scope_args(int *argc, char ***argv, struct scope *s, bool *all)
 				*all = true;
 				break;
 			}
-			return fail("%s: --all is for detach only", av[0]);
+			return fail(-EINVAL, "%s: --all is for detach only", av[0]);
 		case ':':
-			return fail("%s: %s needs a value", av[0], av[optind - 1]);
+			return fail(-EINVAL, "%s: %s needs a value", av[0], av[optind - 1]);
 		default:
 			if (optopt)
-				return fail("%s: unknown option -%c", av[0], optopt);
-			return fail("%s: unknown option %s", av[0], av[optind - 1]);
+				return fail(-EINVAL, "%s: unknown option -%c", av[0], optopt);
+			return fail(-EINVAL, "%s: unknown option %s", av[0], av[optind - 1]);
 		}
 	}
 	/* After "--", getopt returns the rest as they are. */
@@ -99,7 +99,7 @@ static int cmd_list(int argc, char **argv)
 	int k;
 
 	if (argc > 1)
-		return fail("list: unexpected argument '%s'", argv[1]);
+		return fail(-EINVAL, "list: unexpected argument '%s'", argv[1]);
 	table = !ptable_read(&t);
 	if (read_file(KHUGEPAGED "policy", cur, sizeof(cur)))
 		cur[0] = '\0';
@@ -146,25 +146,40 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
+/* Every key=value well formed: checked before anything is loaded or attached. */
+static int params_ok(int argc, char **argv)
+{
+	char key[64];
+	__u32 idx, val;
+	int i, err;
+
+	for (i = 0; i < argc; i++) {
+		err = parse_param(argv[i], key, sizeof(key), &idx, &val);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* attach POLICY [--cgroup PATH] [--shadow] [key=value...] */
 static int cmd_attach(int argc, char **argv)
 {
-	char where[PATH_MAX + 64], cur[64], key[64];
+	char where[PATH_MAX + 64], cur[64];
 	struct scope s;
-	__u32 idx, val;
-	int i;
+	int err;
 
-	if (scope_args(&argc, &argv, &s, NULL))
-		return 1;
+	err = scope_args(&argc, &argv, &s, NULL);
+	if (err)
+		return err;
 	if (argc < 1)
-		return fail("attach: which policy? (`mthp-policy list` shows them)");
-	for (i = 1; i < argc; i++)
-		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
-			return 1;
-	if (policy_name_ok(argv[0]))
-		return 1;
-	if (attach_policy(argv[0], argc - 1, argv + 1, &s, NULL))
-		return 1;
+		return fail(-EINVAL, "attach: which policy? (`mthp-policy list` shows them)");
+	err = params_ok(argc - 1, argv + 1);
+	if (!err)
+		err = policy_name_ok(argv[0]);
+	if (!err)
+		err = attach_policy(argv[0], argc - 1, argv + 1, &s, NULL);
+	if (err)
+		return err;
 	if (scope_holder(&s, cur, sizeof(cur)) <= 0)
 		snprintf(cur, sizeof(cur), "?");
 	if (scope_is_default(&s))
@@ -180,51 +195,52 @@ static int cmd_detach(int argc, char **argv)
 {
 	bool all = false;
 	struct scope s;
+	int err;
 
-	if (scope_args(&argc, &argv, &s, &all))
-		return 1;
+	err = scope_args(&argc, &argv, &s, &all);
+	if (err)
+		return err;
 	if (argc)
-		return fail("detach: unexpected argument '%s'", argv[0]);
+		return fail(-EINVAL, "detach: unexpected argument '%s'", argv[0]);
 	if (all && !scope_is_default(&s))
-		return fail("detach: --all detaches everything; no --cgroup or --shadow with it");
+		return fail(-EINVAL,
+			    "detach: --all detaches everything; no --cgroup or --shadow with it");
 	return all ? detach_all() : detach_scope(&s);
 }
 
 /* replace POLICY [--cgroup PATH] [--shadow] [key=value...] */
 static int cmd_replace(int argc, char **argv)
 {
-	char key[64];
 	struct scope s;
-	__u32 idx, val;
-	int i;
+	int err;
 
-	if (scope_args(&argc, &argv, &s, NULL))
-		return 1;
+	err = scope_args(&argc, &argv, &s, NULL);
+	if (err)
+		return err;
 	if (argc < 1)
-		return fail("replace: with which policy? (`mthp-policy list` shows them)");
-	for (i = 1; i < argc; i++)
-		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
-			return 1;
-	if (policy_name_ok(argv[0]))
-		return 1;
+		return fail(-EINVAL, "replace: with which policy? (`mthp-policy list` shows them)");
+	err = params_ok(argc - 1, argv + 1);
+	if (!err)
+		err = policy_name_ok(argv[0]);
+	if (err)
+		return err;
 	return replace_policy(argv[0], argc - 1, argv + 1, &s);
 }
 
 /* set [--cgroup PATH] [--shadow] key=value... */
 static int cmd_set(int argc, char **argv)
 {
-	char key[64];
 	struct scope s;
-	__u32 idx, val;
-	int i;
+	int err;
 
-	if (scope_args(&argc, &argv, &s, NULL))
-		return 1;
+	err = scope_args(&argc, &argv, &s, NULL);
+	if (err)
+		return err;
 	if (!argc)
-		return fail("set: expected key=value");
-	for (i = 0; i < argc; i++)
-		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
-			return 1;
+		return fail(-EINVAL, "set: expected key=value");
+	err = params_ok(argc, argv);
+	if (err)
+		return err;
 	return set_params(&s, argc, argv);
 }
 
@@ -245,7 +261,7 @@ static int print_stats(const struct ptable *t, bool scoped)
 	size_t i;
 
 	if (pmd < 0)
-		return 1;
+		return pmd;
 	if (!r) {
 		printf("no %spolicy attached: the kernel default is in charge%s\n",
 		       scoped ? "system-wide " : "", scoped ? " system-wide" : "");
@@ -282,7 +298,7 @@ static int show_stats(void)
 
 	err = ptable_read(&t);
 	if (err)
-		return fail("cannot read %s: %s", POLICIES, strerror(-err));
+		return fail(err, "cannot read %s: %s", POLICIES, strerror(-err));
 	for (k = 0; k < t.nrows; k++)
 		scoped |= strcmp(t.rows[k].mode, "kernel") &&
 			  (t.rows[k].cgid || strcmp(t.rows[k].mode, "active"));
@@ -290,7 +306,7 @@ static int show_stats(void)
 	rows = t.nrows > 0;
 	ptable_free(&t);
 	if (err)
-		return 1;
+		return err;
 	if (rows) {
 		printf("\nattached policies (%s):\n", POLICIES);
 		print_policies_table(stdout);
@@ -300,19 +316,19 @@ static int show_stats(void)
 
 static int cmd_stats(int argc, char **argv)
 {
-	int opt, every = 0;
+	int opt, every = 0, err = 0;
 	sigset_t orig;
 
 	optind = 1;
 	while ((opt = getopt(argc, argv, "w:")) != -1) {
 		if (opt != 'w')
-			return fail("usage: mthp-policy stats [-w SECONDS]");
+			return fail(-EINVAL, "usage: mthp-policy stats [-w SECONDS]");
 		every = atoi(optarg);
 		if (every <= 0)
-			return fail("-w needs a positive number of seconds");
+			return fail(-EINVAL, "-w needs a positive number of seconds");
 	}
 	if (optind < argc)
-		return fail("stats: unexpected argument '%s'", argv[optind]);
+		return fail(-EINVAL, "stats: unexpected argument '%s'", argv[optind]);
 	if (!every)
 		return show_stats();
 	signal(SIGINT, on_signal);
@@ -322,15 +338,14 @@ static int cmd_stats(int argc, char **argv)
 		time_t now = time(NULL);
 
 		printf("--- %s", ctime(&now));
-		if (show_stats()) {
-			sigprocmask(SIG_SETMASK, &orig, NULL);
-			return 1;
-		}
+		err = show_stats();
+		if (err)
+			break;
 		fflush(stdout);
 		wait_signal(every, &orig);
 	}
 	sigprocmask(SIG_SETMASK, &orig, NULL);
-	return 0;
+	return err;
 }
 
 /*
@@ -341,8 +356,7 @@ static int cmd_stats(int argc, char **argv)
 struct bench_range {
 	struct mthp_policy_test t;
 	unsigned int nr, order, words;	/* PTEs per PMD, the PMD order, words per bitmap */
-	__u64 *present, *swap, *shared, *young;
-	__u8 *folio_order;
+	__u64 *present, *young;		/* swap and shared stay empty */
 	void *data;
 	size_t size;
 };
@@ -357,12 +371,9 @@ static int bench_range_alloc(struct bench_range *r)
 	r->size = 4 * r->words * sizeof(__u64) + r->nr;
 	r->data = calloc(1, r->size);
 	if (!r->data)
-		return fail("out of memory for a range of %u PTEs", r->nr);
+		return fail(-ENOMEM, "out of memory for a range of %u PTEs", r->nr);
 	r->present = r->data;
-	r->swap = r->present + r->words;
-	r->shared = r->swap + r->words;
-	r->young = r->shared + r->words;
-	r->folio_order = (__u8 *)(r->young + r->words);
+	r->young = r->present + 3 * r->words;
 	return 0;
 }
 
@@ -427,16 +438,18 @@ static void sparse_range(struct bench_range *r, unsigned int seed)
 /*
  * Time the BPF default and the kernel's planner on @ranges ranges made by
  * @make, @repeat calls each, taking turns in alternating order so that
- * drift hits both alike.  Returns 0 with the mean ns per call of each.
+ * drift hits both alike.  0 and the mean ns per call of each, or a
+ * negative errno.
  */
 static int bench_ranges(int fd, void (*make)(struct bench_range *, unsigned int),
 			int ranges, int repeat, double *bpf_ns, double *native_ns)
 {
 	struct bench_range r;
-	int i, pass, err = 0;
+	int i, pass, err;
 
-	if (bench_range_alloc(&r))
-		return 1;
+	err = bench_range_alloc(&r);
+	if (err)
+		return err;
 	*bpf_ns = *native_ns = 0;
 	for (i = 0; i < ranges && !err; i++) {
 		for (pass = 0; pass < 2; pass++) {
@@ -447,8 +460,9 @@ static int bench_ranges(int fd, void (*make)(struct bench_range *, unsigned int)
 
 			make(&r, i);
 			r.t.flags = native ? MTHP_TEST_NATIVE : 0;
-			if (bpf_prog_test_run_opts(fd, &run)) {
-				err = fail("BPF_PROG_TEST_RUN: %s", strerror(errno));
+			err = bpf_prog_test_run_opts(fd, &run);
+			if (err) {
+				fail(err, "BPF_PROG_TEST_RUN: %s", strerror(-err));
 				break;
 			}
 			*(native ? native_ns : bpf_ns) += run.duration;
@@ -484,28 +498,30 @@ static int cmd_bench(int argc, char **argv)
 		else if (opt == 'r')
 			repeat = atoi(optarg);
 		else
-			return fail("usage: mthp-policy bench [-n RANGES] [-r REPEAT]");
+			return fail(-EINVAL, "usage: mthp-policy bench [-n RANGES] [-r REPEAT]");
 	}
 	if (ranges <= 0 || repeat <= 0)
-		return fail("bench: -n and -r need positive numbers");
+		return fail(-EINVAL, "bench: -n and -r need positive numbers");
 	if (optind < argc)
-		return fail("bench: unexpected argument '%s'", argv[optind]);
-	if (pmd_order() < 0)
-		return 1;
+		return fail(-EINVAL, "bench: unexpected argument '%s'", argv[optind]);
+	err = pmd_order();
+	if (err < 0)
+		return err;
 	obj = load_policy("default", 0, NULL, &system_wide);
 	if (!obj)
-		return 1;
+		return -errno;
 	prog = bpf_object__find_program_by_name(obj, "default_plan");
 	fd = prog ? bpf_program__fd(prog) : -1;
 	if (fd < 0)
-		err = fail("default policy has no program default_plan");
+		err = fail(-ENOENT, "default policy has no program default_plan");
 	else
-		err = bench_ranges(fd, random_range, ranges, repeat, &bpf_ns, &native_ns) ||
-		      bench_ranges(fd, sparse_range, ranges, repeat, &sparse_bpf_ns,
+		err = bench_ranges(fd, random_range, ranges, repeat, &bpf_ns, &native_ns);
+	if (!err)
+		err = bench_ranges(fd, sparse_range, ranges, repeat, &sparse_bpf_ns,
 				   &sparse_native_ns);
 	bpf_object__close(obj);
 	if (err)
-		return 1;
+		return err;
 	snprintf(what, sizeof(what),
 		 "per-call cost over %d ranges x %d calls each (one run, interleaved):",
 		 ranges, repeat);
@@ -563,6 +579,18 @@ static const struct cmd {
 	{ "bench",	cmd_bench,	NEEDS_ROOT | NEEDS_HOOK,	"bench" },
 };
 
+/*
+ * The exit code of what a command returned: 0 or a negative errno.  Any
+ * error exits 1, whatever its errno, but a usage error, after which the
+ * usage went to stderr (an unknown command, ab's unknown option): 2.
+ */
+static int exit_code(int ret)
+{
+	if (!ret)
+		return 0;
+	return usage_error ? 2 : 1;
+}
+
 /* "<command> -h" or "<command> --help": the first argument only, not a value. */
 static bool wants_help(int argc, char **argv)
 {
@@ -574,6 +602,7 @@ int main(int argc, char **argv)
 	const char *name = argc > 1 ? argv[1] : "";
 	const struct cmd *c = NULL;
 	size_t i;
+	int err;
 
 	if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
 		usage(stdout);
@@ -583,21 +612,25 @@ int main(int argc, char **argv)
 		if (!strcmp(name, cmds[i].name))
 			c = &cmds[i];
 	if (!c) {
+		err = -EINVAL;
 		if (name[0])
-			fail("unknown command '%s'", name);
+			fail(err, "unknown command '%s'", name);
 		usage(stderr);
-		return 2;
+		usage_error = true;
+		return exit_code(err);
 	}
 	quiet_libbpf();
 	/* Asking for help needs nothing; ab has a page of its own. */
 	if (wants_help(argc - 1, argv + 1)) {
 		if (c->fn == cmd_ab)
-			return c->fn(argc - 1, argv + 1);
+			return exit_code(c->fn(argc - 1, argv + 1));
 		usage(stdout);
 		return 0;
 	}
-	if (((c->needs & NEEDS_ROOT) && check_root(c->what)) ||
-	    ((c->needs & NEEDS_HOOK) && check_kernel()))
-		return 1;
-	return c->fn(argc - 1, argv + 1);
+	err = (c->needs & NEEDS_ROOT) ? check_root(c->what) : 0;
+	if (!err && (c->needs & NEEDS_HOOK))
+		err = check_kernel();
+	if (!err)
+		err = c->fn(argc - 1, argv + 1);
+	return exit_code(err);
 }

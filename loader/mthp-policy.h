@@ -4,7 +4,7 @@
  *
  * util.c         messages, small files, stop signals, the PMD order
  *                (calls nothing else)
- * mthp-policy.c  the commands but ab, usage, main
+ * mthp-policy.c  the commands but ab, usage, main and the exit code
  * policy.c       policy objects: open, scope, load, attach, pins, detach
  * sysfs.c        the khugepaged "policies" table, cgroup paths and ids
  * ab.c           ab (side by side comparison): arms, sampling, the run loop
@@ -33,9 +33,18 @@ struct bpf_map;
 #define POLICIES	KHUGEPAGED "policies"
 #define CGROUP_DEFAULT	"/sys/fs/cgroup"
 
+/*
+ * Errors: a function that can fail returns 0 (or data >= 0, a count, an
+ * index) or a negative errno, and load_policy() NULL with errno set, as
+ * libbpf does.  Whoever knows what failed says so, once, with fail().
+ * Only main() turns an error into an exit code: 1, or 2 after a usage
+ * error (usage_error).
+ */
+
 /* util.c */
-int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern bool usage_error;	/* the usage went to stderr: main() exits 2, not 1 */
 int read_file(const char *path, char *buf, size_t len);
 extern volatile sig_atomic_t stop;	/* SIGINT, SIGTERM: how many so far */
 void on_signal(int sig);

@@ -75,29 +75,32 @@ static int current_policy(char *name, size_t len)
 	return err;
 }
 
+/* 0, or -EOPNOTSUPP for a kernel without the hook; -errno without its BTF. */
 int check_kernel(void)
 {
 	struct btf *btf;
 	char name[64];
-	int found;
+	int found, err;
 
 	if (current_policy(name, sizeof(name)))
-		return fail("this kernel has no khugepaged BPF hook (%s is missing: CONFIG_KHUGEPAGED_BPF)",
+		return fail(-EOPNOTSUPP, "this kernel has no khugepaged BPF hook (%s is missing: CONFIG_KHUGEPAGED_BPF)",
 			    KHUGEPAGED "policy");
 	btf = btf__load_vmlinux_btf();
-	if (!btf)
-		return fail("cannot read the kernel's BTF: %s", strerror(errno));
+	if (!btf) {
+		err = -errno;
+		return fail(err, "cannot read the kernel's BTF: %s", strerror(-err));
+	}
 	found = btf__find_by_name_kind(btf, "mthp_collapse_ops", BTF_KIND_STRUCT) >= 0;
 	btf__free(btf);
 	if (!found)
-		return fail("this kernel's BTF has no struct mthp_collapse_ops");
+		return fail(-EOPNOTSUPP, "this kernel's BTF has no struct mthp_collapse_ops");
 	return 0;
 }
 
 int check_root(const char *what)
 {
 	if (geteuid() != 0)
-		return fail("%s needs root (CAP_BPF and CAP_SYS_ADMIN)", what);
+		return fail(-EPERM, "%s needs root (CAP_BPF and CAP_SYS_ADMIN)", what);
 	return 0;
 }
 
@@ -121,8 +124,7 @@ static bool is_object_path(const char *name)
 	return strchr(name, '/') || strstr(name, ".bpf.o");
 }
 
-/* A shipped name or a path: checked before anything is loaded. */
-/* A policy's name is a C identifier: say so to whoever types pmd-only. */
+/* A policy's name is a C identifier: say so to whoever types pmd-only.  -ENOENT. */
 static int no_such_policy(const char *name)
 {
 	char alt[64], *p;
@@ -132,10 +134,11 @@ static int no_such_policy(const char *name)
 		if (*p == '-')
 			*p = '_';
 	if (strcmp(alt, name) && find_shipped(alt))
-		return fail("no such policy '%s'; did you mean '%s'?", name, alt);
-	return fail("no such policy '%s' (`mthp-policy list` shows them)", name);
+		return fail(-ENOENT, "no such policy '%s'; did you mean '%s'?", name, alt);
+	return fail(-ENOENT, "no such policy '%s' (`mthp-policy list` shows them)", name);
 }
 
+/* A shipped name or a path: checked before anything is loaded. */
 int policy_name_ok(const char *name)
 {
 	if (!name[0] || (!find_shipped(name) && !is_object_path(name)))
@@ -153,12 +156,16 @@ static const char *bpf_strerror(int err)
 	return buf;
 }
 
-/* Open a shipped policy by name, or a .bpf.o file by path. */
+/*
+ * Open a shipped policy by name, or a .bpf.o file by path.  NULL and errno
+ * set, as libbpf does, on failure.
+ */
 static struct bpf_object *open_policy(const char *name)
 {
 	const struct shipped *s = find_shipped(name);
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
 	struct bpf_object *obj;
+	int err;
 
 	if (s) {
 		size_t sz;
@@ -168,12 +175,13 @@ static struct bpf_object *open_policy(const char *name)
 	} else if (is_object_path(name)) {
 		obj = bpf_object__open_file(name, NULL);
 	} else {
-		no_such_policy(name);
+		errno = -no_such_policy(name);
 		return NULL;
 	}
 	if (!obj) {
-		fail("cannot open policy '%s': %s", name, bpf_strerror(errno));
-		return NULL;
+		err = -errno;
+		fail(err, "cannot open policy '%s': %s", name, bpf_strerror(-err));
+		errno = -err;	/* fail() may have changed it */
 	}
 	return obj;
 }
@@ -248,7 +256,7 @@ static int set_scope_fields(struct bpf_object *obj, struct bpf_map *map, const c
 	    (size_t)fl_off + sizeof(__u32) > size) {
 		if (scope_is_default(s))
 			return 0;
-		return fail("policy %s was built without cgroup_id/flags: rebuild it against this kernel's vmlinux.h",
+		return fail(-EOPNOTSUPP, "policy %s was built without cgroup_id/flags: rebuild it against this kernel's vmlinux.h",
 			    name);
 	}
 	/* Whatever the object says, the scope is the one asked for. */
@@ -273,12 +281,12 @@ int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val)
 	char *end;
 
 	if (!eq || eq == arg || eq[1] == '\0')
-		return fail("bad parameter '%s': expected key=value", arg);
+		return fail(-EINVAL, "bad parameter '%s': expected key=value", arg);
 	n = eq - arg;
 	for (d = n; d > 0 && arg[d - 1] >= '0' && arg[d - 1] <= '9'; d--)
 		;
 	if (d == 0 || d >= len)
-		return fail("bad parameter name in '%s'", arg);
+		return fail(-EINVAL, "bad parameter name in '%s'", arg);
 	memcpy(map, arg, d);
 	map[d] = '\0';
 	*idx = 0;
@@ -286,47 +294,48 @@ int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val)
 		errno = 0;
 		v = strtoul(arg + d, &end, 10);
 		if (errno || end != eq || v > 0xffffffffUL)
-			return fail("bad index in '%s': expected a number up to %u", arg,
+			return fail(-EINVAL, "bad index in '%s': expected a number up to %u", arg,
 				    0xffffffffU);
 		*idx = v;
 	}
 	errno = 0;
 	v = strtoul(eq + 1, &end, 10);
 	if (errno || *end || eq[1] == '-' || v > 0xffffffffUL)
-		return fail("bad value in '%s': expected a number", arg);
+		return fail(-EINVAL, "bad value in '%s': expected a number", arg);
 	*val = v;
 	return 0;
 }
 
 static int set_params_obj(struct bpf_object *obj, int argc, char **argv)
 {
-	int i;
+	int i, err;
 
 	for (i = 0; i < argc; i++) {
 		char name[64];
 		struct bpf_map *map;
 		__u32 idx, val;
 
-		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
-			return 1;
+		err = parse_param(argv[i], name, sizeof(name), &idx, &val);
+		if (err)
+			return err;
 		map = bpf_object__find_map_by_name(obj, name);
 		if (!map || bpf_map__is_internal(map))
-			return fail("policy has no parameter '%s'", name);
+			return fail(-ENOENT, "policy has no parameter '%s'", name);
 		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__key_size(map) != 4 ||
 		    bpf_map__value_size(map) != 4)
-			return fail("'%s' is not a parameter: parameters are arrays of 32-bit values (map type %u, key %u bytes, value %u bytes)",
+			return fail(-EINVAL, "'%s' is not a parameter: parameters are arrays of 32-bit values (map type %u, key %u bytes, value %u bytes)",
 				    name, bpf_map__type(map), bpf_map__key_size(map),
 				    bpf_map__value_size(map));
 		if (idx >= bpf_map__max_entries(map))
-			return fail("parameter %s: index %u out of range (0..%u)", name, idx,
-				    bpf_map__max_entries(map) - 1);
-		if (bpf_map__update_elem(map, &idx, sizeof(idx), &val, sizeof(val), 0))
-			return fail("cannot set %s: %s", argv[i], strerror(errno));
+			return fail(-EINVAL, "parameter %s: index %u out of range (0..%u)",
+				    name, idx, bpf_map__max_entries(map) - 1);
+		err = bpf_map__update_elem(map, &idx, sizeof(idx), &val, sizeof(val), 0);
+		if (err)
+			return fail(err, "cannot set %s: %s", argv[i], strerror(-err));
 	}
 	return 0;
 }
 
-/* Open, scope, load and parametrise a policy; on failure print the verifier log. */
 /*
  * MTHP_VERIFIER_STATS=1: before the load, ask the verifier for its
  * statistics; after it, print them, one line per program, on stderr.
@@ -335,16 +344,18 @@ static int verifier_stats(struct bpf_object *obj, bool print)
 {
 	static char logs[4][1024];
 	struct bpf_program *prog;
-	int i = 0;
+	int i = 0, err;
 
 	bpf_object__for_each_program(prog, obj) {
 		if (i == 4)
 			break;
 		if (!print) {
 			logs[i][0] = 0;
-			if (bpf_program__set_log_buf(prog, logs[i], sizeof(logs[i])) ||
-			    bpf_program__set_log_level(prog, 4))
-				return fail("cannot ask for verifier statistics");
+			err = bpf_program__set_log_buf(prog, logs[i], sizeof(logs[i]));
+			if (!err)
+				err = bpf_program__set_log_level(prog, 4);
+			if (err)
+				return fail(err, "cannot ask for verifier statistics");
 		} else {
 			const char *p = strstr(logs[i], "processed ");
 
@@ -356,43 +367,55 @@ static int verifier_stats(struct bpf_object *obj, bool print)
 	return 0;
 }
 
+/*
+ * Open, scope, load and parametrise a policy; on failure print the verifier
+ * log, and return NULL with errno set (libbpf's way for a pointer).
+ */
 struct bpf_object *load_policy(const char *name, int argc, char **argv, const struct scope *s)
 {
 	struct bpf_object *obj;
 	struct bpf_map *map;
 	char key[64];
 	__u32 idx, val;
-	int i;
+	int i, err;
 
 	/* Refuse bad syntax before loading anything. */
-	for (i = 0; i < argc; i++)
-		if (parse_param(argv[i], key, sizeof(key), &idx, &val))
+	for (i = 0; i < argc; i++) {
+		err = parse_param(argv[i], key, sizeof(key), &idx, &val);
+		if (err) {
+			errno = -err;
 			return NULL;
+		}
+	}
 	obj = open_policy(name);
 	if (!obj)
 		return NULL;
 	map = ops_map(obj);
 	if (!map) {
-		fail("'%s' has no struct_ops map: not a collapse policy", name);
+		err = fail(-EINVAL, "'%s' has no struct_ops map: not a collapse policy", name);
 		goto err;
 	}
-	if (set_scope_fields(obj, map, name, s))
+	err = set_scope_fields(obj, map, name, s);
+	if (err)
 		goto err;
 	/*
 	 * A real link, whatever the section (".struct_ops" too): pinned, it
 	 * holds the policy, and unpinning it detaches.
 	 */
-	if (bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_LINK)) {
-		fail("cannot set up policy '%s': %s", name, strerror(errno));
+	err = bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_LINK);
+	if (err) {
+		fail(err, "cannot set up policy '%s': %s", name, strerror(-err));
 		goto err;
 	}
 	log_len = 0;
-	if (getenv("MTHP_VERIFIER_STATS") && verifier_stats(obj, false))
-		goto err;
-	if (bpf_object__load(obj)) {
-		int err = errno;
-
-		fail("the kernel refused policy '%s': %s", name, bpf_strerror(err));
+	if (getenv("MTHP_VERIFIER_STATS")) {
+		err = verifier_stats(obj, false);
+		if (err)
+			goto err;
+	}
+	err = bpf_object__load(obj);
+	if (err) {
+		fail(err, "the kernel refused policy '%s': %s", name, bpf_strerror(-err));
 		if (log_len)
 			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
 		goto err;
@@ -400,11 +423,13 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 	if (getenv("MTHP_VERIFIER_STATS"))
 		verifier_stats(obj, true);
 	/* Parameters go into the loaded maps (arrays start zeroed). */
-	if (set_params_obj(obj, argc, argv))
+	err = set_params_obj(obj, argc, argv);
+	if (err)
 		goto err;
 	return obj;
 err:
 	bpf_object__close(obj);
+	errno = -err;
 	return NULL;
 }
 
@@ -444,9 +469,9 @@ const char *scope_opts(const struct scope *s, char *buf, size_t len)
 }
 
 /*
- * What is attached at a scope: 1 and its name, 0 if nothing, -1 if the
- * kernel cannot tell.  The policies table knows every scope; a kernel
- * without it only has the system-wide active policy.
+ * What is attached at a scope: 1 and its name, 0 if nothing, a negative
+ * errno if the kernel cannot tell.  The policies table knows every scope;
+ * a kernel without it only has the system-wide active policy.
  */
 int scope_holder(const struct scope *s, char *name, size_t len)
 {
@@ -461,8 +486,13 @@ int scope_holder(const struct scope *s, char *name, size_t len)
 		ptable_free(&t);
 		return r ? 1 : 0;
 	}
-	if (err != -ENOENT || !scope_is_default(s) || current_policy(name, len))
-		return -1;
+	if (err != -ENOENT)
+		return err;
+	if (!scope_is_default(s))
+		return -EOPNOTSUPP;
+	err = current_policy(name, len);
+	if (err)
+		return err;
 	return strcmp(name, "none") ? 1 : 0;
 }
 
@@ -486,10 +516,10 @@ static int pin_params(struct bpf_object *obj, const char *dir, char *failed, siz
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
 		unlink(path);
-		if (bpf_map__pin(map, path)) {
-			err = errno ? errno : EIO;
+		err = bpf_map__pin(map, path);
+		if (err) {
 			snprintf(failed, len, "%s", path);
-			return -err;
+			return err;
 		}
 	}
 	return 0;
@@ -516,10 +546,13 @@ static void unpin_params(const char *dir)
 static int unpin_dir(const char *dir)
 {
 	char path[PATH_MAX + 8];
+	int err;
 
 	snprintf(path, sizeof(path), "%s/link", dir);
-	if (unlink(path) && errno != ENOENT)
-		return fail("cannot unpin %s: %s", path, strerror(errno));
+	if (unlink(path) && errno != ENOENT) {
+		err = -errno;
+		return fail(err, "cannot unpin %s: %s", path, strerror(-err));
+	}
 	unpin_params(dir);
 	if (strcmp(dir, PIN_DIR))
 		rmdir(dir);
@@ -577,53 +610,54 @@ void scope_params(const struct scope *s, char *buf, size_t len)
 }
 
 /*
- * Why the kernel refused to attach a policy at a scope, or to replace one
- * there; head says what failed ("cannot attach 'x' to cgroup /a").
+ * Why the kernel refused (err, a negative errno) to attach a policy at a
+ * scope, or to replace one there; head says what failed ("cannot attach
+ * 'x' to cgroup /a").  Returns err.
  */
 static int explain(int err, const char *head, const struct scope *s, bool replace)
 {
 	char parent[PATH_MAX], *slash;
 
-	switch (err) {
+	switch (-err) {
 	case EEXIST:
-		return fail("%s: %s policy is already attached there", head,
+		return fail(err, "%s: %s policy is already attached there", head,
 			    s->shadow ? "a shadow" : "an active");
 	case ENOLINK:
 		if (replace)
-			return fail("%s: the policy there was detached meanwhile (attach it instead)",
+			return fail(err, "%s: the policy there was detached meanwhile (attach it instead)",
 				    head);
 		break;
 	case ENOENT:
 		if (replace)
-			return fail("%s: the policy there was detached meanwhile (attach it instead)",
+			return fail(err, "%s: the policy there was detached meanwhile (attach it instead)",
 				    head);
 		if (s->cgid)
-			return fail("%s: no cgroup with id %llu (was it removed?)", head,
+			return fail(err, "%s: no cgroup with id %llu (was it removed?)", head,
 				    (unsigned long long)s->cgid);
 		break;
 	case EINVAL:
 		if (replace)
-			return fail("%s: %s; a replacement must keep the scope (cgroup) and mode (active or shadow) of the policy it replaces",
-				    head, strerror(err));
+			return fail(err, "%s: %s; a replacement must keep the scope (cgroup) and mode (active or shadow) of the policy it replaces",
+				    head, strerror(-err));
 		if (s->cgid) {
 			snprintf(parent, sizeof(parent), "%s", s->path);
 			slash = strrchr(parent, '/');
 			if (slash && slash != parent)
 				*slash = '\0';
-			return fail("%s: %s; probably the cgroup has no memory controller of its own (enable it in its parent: echo +memory > %s/cgroup.subtree_control)",
-				    head, strerror(err), parent);
+			return fail(err, "%s: %s; probably the cgroup has no memory controller of its own (enable it in its parent: echo +memory > %s/cgroup.subtree_control)",
+				    head, strerror(-err), parent);
 		}
 		break;
 	case ENOSPC:
-		return fail("%s: 8 policies are attached already, the kernel's limit; detach one first",
+		return fail(err, "%s: 8 policies are attached already, the kernel's limit; detach one first",
 			    head);
 	case EOPNOTSUPP:
 		if (!scope_is_default(s))
-			return fail("%s: this kernel has no memory cgroups (CONFIG_MEMCG), which cgroup and shadow policies need",
+			return fail(err, "%s: this kernel has no memory cgroups (CONFIG_MEMCG), which cgroup and shadow policies need",
 				    head);
 		break;
 	}
-	return fail("%s: %s", head, strerror(err));
+	return fail(err, "%s: %s", head, strerror(-err));
 }
 
 static __u32 link_id_of(int fd)
@@ -652,7 +686,7 @@ int attach_policy(const char *name, int argc, char **argv, const struct scope *s
 	scope_where(s, where, sizeof(where));
 	held = scope_holder(s, cur, sizeof(cur));
 	if (held > 0)
-		return fail("policy '%s' is already attached %s: `mthp-policy replace %s%s`, or detach it first",
+		return fail(-EEXIST, "policy '%s' is already attached %s: `mthp-policy replace %s%s`, or detach it first",
 			    cur, where, name, scope_opts(s, opts, sizeof(opts)));
 	/* A link pinned here while nothing is attached at the scope is stale. */
 	scope_dir(s, dir, sizeof(dir));
@@ -661,25 +695,26 @@ int attach_policy(const char *name, int argc, char **argv, const struct scope *s
 		unpin_dir(dir);
 	obj = load_policy(name, argc, argv, s);
 	if (!obj)
-		return 1;
+		return -errno;
 	link = bpf_map__attach_struct_ops(ops_map(obj));
 	if (!link) {
-		err = errno;
+		err = -errno;
 		snprintf(head, sizeof(head), "cannot attach '%s' %s", name, where);
-		err = explain(err, head, s, false);
+		explain(err, head, s, false);
 		goto out;
 	}
 	if ((mkdir(PIN_DIR, 0700) && errno != EEXIST) || (mkdir(dir, 0700) && errno != EEXIST) ||
 	    bpf_link__pin(link, path)) {
-		err = fail("cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
-			   strerror(errno));
+		err = -errno;
+		fail(err, "cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
+		     strerror(-err));
 		rmdir(dir);
 		rmdir(PIN_DIR);
 		goto out;
 	}
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err) {
-		err = fail("cannot pin %s: %s", failed, strerror(-err));
+		fail(err, "cannot pin %s: %s", failed, strerror(-err));
 		/* Unpinned, the link goes with the last reference, ours. */
 		unpin_dir(dir);
 		goto out;
@@ -699,7 +734,7 @@ int detach_scope(const struct scope *s)
 {
 	char cur[64] = "", where[PATH_MAX + 64], dir[PATH_MAX], path[PATH_MAX + 8];
 	bool pinned;
-	int held = scope_holder(s, cur, sizeof(cur));
+	int held = scope_holder(s, cur, sizeof(cur)), err;
 
 	scope_where(s, where, sizeof(where));
 	scope_dir(s, dir, sizeof(dir));
@@ -707,12 +742,13 @@ int detach_scope(const struct scope *s)
 	pinned = exists(path);
 	if (!pinned) {
 		if (held > 0)
-			return fail("policy '%s' %s was not attached by mthp-policy; detach it with the tool that attached it (bpftool struct_ops unregister)",
+			return fail(-EPERM, "policy '%s' %s was not attached by mthp-policy; detach it with the tool that attached it (bpftool struct_ops unregister)",
 				    cur, where);
-		return fail("no policy is attached %s", where);
+		return fail(-ENOENT, "no policy is attached %s", where);
 	}
-	if (unpin_dir(dir))
-		return 1;
+	err = unpin_dir(dir);
+	if (err)
+		return err;
 	if (scope_is_default(s)) {
 		current_policy(cur, sizeof(cur));
 		printf("detached (sysfs policy: %s)\n", cur);
@@ -747,12 +783,12 @@ static bool scope_of_key(const char *key, struct scope *s)
 	return true;
 }
 
-/* Detach every policy mthp-policy attached, at every scope. */
+/* Detach every policy mthp-policy attached, at every scope: 0, or the first error. */
 int detach_all(void)
 {
 	DIR *d = opendir(PIN_DIR);
 	struct dirent *e;
-	int done = 0, bad = 0;
+	int done = 0, err = 0, ret;
 
 	while (d && (e = readdir(d))) {
 		char dir[PATH_MAX], path[PATH_MAX + 8];
@@ -766,22 +802,23 @@ int detach_all(void)
 			unpin_dir(dir);
 			continue;
 		}
-		if (detach_scope(&s))
-			bad = 1;
-		else
+		ret = detach_scope(&s);
+		if (!ret)
 			done++;
+		else if (!err)
+			err = ret;
 	}
 	if (d)
 		closedir(d);
-	if (!done && !bad)
-		return fail("no policy is attached by mthp-policy");
-	return bad;
+	if (!done && !err)
+		return fail(-ENOENT, "no policy is attached by mthp-policy");
+	return err;
 }
 
 /*
  * Detach, at the end of ab, a policy this run attached: only if the link
  * pinned at its scope is still the one it created.  0: detached; 1: it
- * was gone already, or is not ours; -1: cannot unpin.
+ * was gone already, or is not ours; a negative errno: cannot unpin.
  */
 int detach_owned(const struct scope *s, __u32 link_id)
 {
@@ -801,13 +838,14 @@ int detach_owned(const struct scope *s, __u32 link_id)
 		note("left the policy attached %s alone: it is not the one ab attached", where);
 		return 1;
 	}
-	return unpin_dir(dir) ? -1 : 0;
+	return unpin_dir(dir);
 }
 
 /*
  * The new policy attached itself, with a link of its own: the policy it
  * was to replace had gone.  Its link takes the old one's pin in dir, and
- * its parameter maps the old ones' places.  0, or 1 after a message.
+ * its parameter maps the old ones' places.  0, or a negative errno after
+ * a message.
  */
 static int repin(struct bpf_link *created, struct bpf_object *obj, const char *dir,
 		 const char *path)
@@ -816,20 +854,20 @@ static int repin(struct bpf_link *created, struct bpf_object *obj, const char *d
 	int err;
 
 	unlink(path);
-	if (bpf_link__pin(created, path)) {
-		err = errno;
+	err = bpf_link__pin(created, path);
+	if (err) {
 		/* Not pinned, it goes with our reference: nothing is attached. */
 		bpf_link__destroy(created);
 		unpin_dir(dir);
-		return fail("the policy it was to replace was gone, and the new one cannot be pinned at %s: %s (nothing is attached now)",
-			    path, strerror(err));
+		return fail(err, "the policy it was to replace was gone, and the new one cannot be pinned at %s: %s (nothing is attached now)",
+			    path, strerror(-err));
 	}
 	bpf_link__disconnect(created);
 	bpf_link__destroy(created);
 	unpin_params(dir);
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err)
-		return fail("attached, but the parameter maps could not be pinned: %s: %s",
+		return fail(err, "attached, but the parameter maps could not be pinned: %s: %s",
 			    failed, strerror(-err));
 	return 0;
 }
@@ -845,15 +883,18 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 
 	scope_where(s, where, sizeof(where));
 	if (!find_pin_dir(s, dir, sizeof(dir)))
-		return fail("no policy attached by mthp-policy %s to replace (use attach)", where);
+		return fail(-ENOENT, "no policy attached by mthp-policy %s to replace (use attach)",
+			    where);
 	snprintf(path, sizeof(path), "%s/link", dir);
 	scope_holder(s, old, sizeof(old));
 	link = bpf_link__open(path);
-	if (!link)
-		return fail("cannot open the pinned link %s: %s", path, strerror(errno));
+	if (!link) {
+		err = -errno;
+		return fail(err, "cannot open the pinned link %s: %s", path, strerror(-err));
+	}
 	obj = load_policy(name, argc, argv, s);
 	if (!obj) {
-		err = 1;
+		err = -errno;
 		goto out_link;
 	}
 	map = ops_map(obj);
@@ -871,21 +912,22 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 			       name, where, old);
 		goto out;
 	}
-	err = errno;
-	if (err != EEXIST) {
-		err = explain(err, head, s, false);
+	err = -errno;
+	if (err != -EEXIST) {
+		explain(err, head, s, false);
 		goto out;
 	}
 	/* One link update: khugepaged sees the old policy or the new one. */
-	if (bpf_link_update(bpf_link__fd(link), bpf_map__fd(map), NULL)) {
-		err = explain(errno, head, s, true);
+	err = bpf_link_update(bpf_link__fd(link), bpf_map__fd(map), NULL);
+	if (err) {
+		explain(err, head, s, true);
 		goto out;
 	}
 	unpin_params(dir);
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err) {
-		err = fail("replaced, but the parameter maps could not be pinned: %s: %s", failed,
-			   strerror(-err));
+		fail(err, "replaced, but the parameter maps could not be pinned: %s: %s", failed,
+		     strerror(-err));
 		goto out;
 	}
 	if (scope_is_default(s)) {
@@ -903,52 +945,61 @@ out_link:
 	return err;
 }
 
+/* key=value into the parameter map pinned in dir with the policy. */
+static int set_pinned_param(const char *dir, const char *arg)
+{
+	char name[64], path[PATH_MAX + 80];
+	struct bpf_map_info info;
+	__u32 idx, val, len = sizeof(info);
+	int fd, err;
+
+	err = parse_param(arg, name, sizeof(name), &idx, &val);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = strcmp(name, "link") ? bpf_obj_get(path) : -1;
+	if (fd < 0)
+		return fail(-ENOENT, "the attached policy has no parameter '%s' (its parameters are its array maps, pinned in %s)",
+			    name, dir);
+	/* A parameter is an array of u32 by u32 index: what is written. */
+	memset(&info, 0, sizeof(info));
+	err = bpf_map_get_info_by_fd(fd, &info, &len);
+	if (err) {
+		fail(err, "'%s' pinned with the policy is not a parameter map: %s", name,
+		     strerror(-err));
+		goto out;
+	}
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(idx) ||
+	    info.value_size != sizeof(val)) {
+		err = fail(-EINVAL, "cannot set %s: parameter '%s' is not an array of 32-bit values (map type %u, key %u bytes, value %u bytes)",
+			   arg, name, info.type, info.key_size, info.value_size);
+		goto out;
+	}
+	if (idx >= info.max_entries) {
+		err = fail(-EINVAL, "parameter %s: index %u out of range (0..%u)", name, idx,
+			   info.max_entries - 1);
+		goto out;
+	}
+	err = bpf_map_update_elem(fd, &idx, &val, 0);
+	if (err)
+		fail(err, "cannot set %s: %s", arg, strerror(-err));
+out:
+	close(fd);
+	return err;
+}
+
 int set_params(const struct scope *s, int argc, char **argv)
 {
 	char where[PATH_MAX + 64], dir[PATH_MAX];
-	int i;
+	int i, err;
 
 	scope_where(s, where, sizeof(where));
 	if (!find_pin_dir(s, dir, sizeof(dir)))
-		return fail("no policy attached by mthp-policy %s", where);
+		return fail(-ENOENT, "no policy attached by mthp-policy %s", where);
 	for (i = 0; i < argc; i++) {
-		char name[64], path[PATH_MAX + 80];
-		struct bpf_map_info info;
-		__u32 idx, val, len = sizeof(info);
-		int fd, err;
-
-		if (parse_param(argv[i], name, sizeof(name), &idx, &val))
-			return 1;
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		fd = strcmp(name, "link") ? bpf_obj_get(path) : -1;
-		if (fd < 0)
-			return fail("the attached policy has no parameter '%s' (its parameters are its array maps, pinned in %s)",
-				    name, dir);
-		/* A parameter is an array of u32 by u32 index: what is written. */
-		memset(&info, 0, sizeof(info));
-		if (bpf_map_get_info_by_fd(fd, &info, &len)) {
-			err = errno;
-			close(fd);
-			return fail("'%s' pinned with the policy is not a parameter map: %s", name,
-				    strerror(err));
-		}
-		if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(idx) ||
-		    info.value_size != sizeof(val)) {
-			close(fd);
-			return fail("cannot set %s: parameter '%s' is not an array of 32-bit values (map type %u, key %u bytes, value %u bytes)",
-				    argv[i], name, info.type, info.key_size, info.value_size);
-		}
-		if (idx >= info.max_entries) {
-			close(fd);
-			return fail("parameter %s: index %u out of range (0..%u)", name, idx,
-				    info.max_entries - 1);
-		}
-		if (bpf_map_update_elem(fd, &idx, &val, 0)) {
-			err = errno;
-			close(fd);
-			return fail("cannot set %s: %s", argv[i], strerror(err));
-		}
-		close(fd);
+		err = set_pinned_param(dir, argv[i]);
+		if (err)
+			return err;
 		printf("set %s\n", argv[i]);
 	}
 	return 0;

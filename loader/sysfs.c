@@ -391,16 +391,16 @@ int cgroup_resolve(const char *arg, struct scope *s)
 	const char *root = cgroup2_root();
 	char path[PATH_MAX], real[PATH_MAX];
 	struct stat st;
-	int n;
+	int n, err;
 
 	if (!arg || !arg[0])
-		return fail("--cgroup needs a cgroup directory");
+		return fail(-EINVAL, "--cgroup needs a cgroup directory");
 	if (arg[0] == '/')
 		n = snprintf(path, sizeof(path), "%s", arg);
 	else
 		n = snprintf(path, sizeof(path), "%s/%s", root ? root : CGROUP_DEFAULT, arg);
 	if (n < 0 || n >= (int)sizeof(path))
-		return fail("cgroup path too long: %s", arg);
+		return fail(-ENAMETOOLONG, "cgroup path too long: %s", arg);
 	/*
 	 * "/a" as list and ab show it: /sys/fs/cgroup/a, when /a itself is
 	 * not a cgroup2 directory ("/" is the root cgroup).
@@ -413,13 +413,16 @@ int cgroup_resolve(const char *arg, struct scope *s)
 		    on_cgroup2(alt))
 			memcpy(path, alt, sizeof(path));
 	}
-	if (stat(path, &st))
-		return fail("no cgroup at %s: %s", path, strerror(errno));
+	if (stat(path, &st)) {
+		err = -errno;
+		return fail(err, "no cgroup at %s: %s", path, strerror(-err));
+	}
 	if (!S_ISDIR(st.st_mode))
-		return fail("%s is not a directory: a cgroup is a directory of the cgroup2 file system",
+		return fail(-ENOTDIR, "%s is not a directory: a cgroup is a directory of the cgroup2 file system",
 			    path);
 	if (!on_cgroup2(path))
-		return fail("%s is not on cgroup2 (policies are scoped to cgroup v2 cgroups%s%s)",
+		return fail(-EINVAL,
+			    "%s is not on cgroup2 (policies are scoped to cgroup v2 cgroups%s%s)",
 			    path, root ? "; cgroup2 is mounted at " : "; is cgroup2 mounted?",
 			    root ? root : "");
 	if (!realpath(path, real))

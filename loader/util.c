@@ -23,15 +23,18 @@ static void vsay(const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-int fail(const char *fmt, ...)
+/* An error on stderr; returns err, a negative errno, for "return fail(-E..., ...)". */
+int fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsay(fmt, ap);
 	va_end(ap);
-	return 1;
+	return err;
 }
+
+bool usage_error;
 
 /* A message on stderr that is not an error. */
 void note(const char *fmt, ...)
@@ -43,17 +46,20 @@ void note(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A small file into buf, as a string: 0, or -errno. */
 int read_file(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY);
+	int fd = open(path, O_RDONLY), err = 0;
 	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, len - 1);
-	close(fd);
 	if (n < 0)
-		return -errno;
+		err = -errno;	/* before close() can change it */
+	close(fd);
+	if (err)
+		return err;
 	buf[n] = '\0';
 	return 0;
 }
@@ -103,25 +109,27 @@ void wait_signal(double secs, const sigset_t *orig)
 
 /*
  * The PMD order, from the kernel's hpage_pmd_size and the page size (9
- * with 4K pages, 11 with 16K, 13 with 64K); -1 and a message without THP.
+ * with 4K pages, 11 with 16K, 13 with 64K); without THP a negative errno,
+ * and a message the first time.
  */
 int pmd_order(void)
 {
-	static int order = -2;
+	static bool done;
+	static int order;
 	unsigned long long pmd, page = (unsigned long long)sysconf(_SC_PAGESIZE);
 	char buf[64];
 
-	if (order != -2)
+	if (done)
 		return order;
-	order = -1;
-	if (read_file(THP_DIR "hpage_pmd_size", buf, sizeof(buf))) {
-		fail("cannot read %s: %s", THP_DIR "hpage_pmd_size", strerror(errno));
-		return order;
-	}
+	done = true;
+	order = read_file(THP_DIR "hpage_pmd_size", buf, sizeof(buf));
+	if (order)
+		return fail(order, "cannot read %s: %s", THP_DIR "hpage_pmd_size",
+			    strerror(-order));
 	pmd = strtoull(buf, NULL, 10);
 	if (!page || pmd < page || pmd % page || (pmd / page) & (pmd / page - 1)) {
-		fail("unexpected %s: %s", THP_DIR "hpage_pmd_size", buf);
-		return order;
+		order = -EINVAL;
+		return fail(order, "unexpected %s: %s", THP_DIR "hpage_pmd_size", buf);
 	}
 	order = __builtin_ctzll(pmd / page);
 	return order;
