@@ -16,8 +16,12 @@
  *    cgroup to a new one every few milliseconds, each old one removed as
  *    soon as no process is left in it (its charged pages stay, offline).
  *
- * Beside every part a collapse policy is attached, replaced and detached
- * in a loop, when the kernel has the hook and the loader is built.
+ * Beside every part collapse policies are attached, replaced and detached
+ * in a loop, when the kernel has the hook and the loader is built:
+ * system-wide, active and shadow, and in part 5 also scoped to the cgroup
+ * whose children the process moves through.  Before each detach, every
+ * attached policy's counters must agree (calls = verdicts; a shadow
+ * collapses nothing).
  *
  * Each worker thread owns every other range (nothing else writes it) and
  * keeps a model of each of its pages: the value written last, zero if
@@ -165,7 +169,7 @@ struct counts {
 	unsigned long forks, child_failed;
 	unsigned long move_efault;	/* mremap: sub-range of several VMAs */
 	unsigned long uffd_faults, uffd_expected;
-	unsigned long policy_cmds, policy_failed;
+	unsigned long policy_cmds, policy_failed, policy_checks, policy_bad;
 	unsigned long memcg_moves, memcg_removed, memcg_errors;
 	char msg[NR_WORKERS][256];
 };
@@ -1135,31 +1139,94 @@ static void memcg_finish(void)
 
 static const char *loader;	/* NULL: no policy loop */
 
-static int policy_cmd(char *const cmd[3])
+/* One loader command, @argv NULL-terminated; its exit status. */
+static int policy_cmd(char *const *argv)
 {
-	char *argv[4] = { cmd[0], cmd[1], cmd[2], NULL };
 	int rc = run_loader(loader, argv, true, &policy_pid);
+	char line[256];
+	size_t off = 0;
+	unsigned int i;
 
 	count(&cnt->policy_cmds, 1);
 	if (rc) {
 		count(&cnt->policy_failed, 1);
-		ksft_print_msg("policy loop: mthp-policy %s %s: exit %d\n",
-			       cmd[1], cmd[2] ? cmd[2] : "", rc);
+		for (i = 1; argv[i] && off < sizeof(line); i++)
+			off += snprintf(line + off, sizeof(line) - off, " %s", argv[i]);
+		ksft_print_msg("policy loop: mthp-policy%s: exit %d\n", line, rc);
 	}
 	return rc;
 }
 
-static void *policy_fn(void *arg)
+/* A policy directory's verdicts summed, or -1 if one cannot be read. */
+static long verdicts(const char *dir)
 {
-	static char *const cmds[][3] = {
-		{ "mthp-policy", "attach", "default" },
-		{ "mthp-policy", "replace", "conservative" },
-		{ "mthp-policy", "replace", "aggressive" },
+	long c = policy_counter(dir, "plans_custom"), d = policy_counter(dir, "plans_default");
+	long r = policy_counter(dir, "plans_rejected");
+
+	return c < 0 || d < 0 || r < 0 ? -1 : c + d + r;
+}
+
+/*
+ * The counters of every attached policy, read while khugepaged calls
+ * them: calls (the verdicts summed when read) lies between the verdicts
+ * summed just before and just after it; a shadow policy collapses nothing
+ * (its collapsed_none and failed_* stay 0).
+ */
+static void check_policy_counters(void)
+{
+	static const char *const fails[] = {
+		"failed_alloc", "failed_busy", "failed_changed", "failed_limit", "failed_other",
+		"collapsed_none",
 	};
-	static char *const detach[3] = { "mthp-policy", "detach", NULL };
+	DIR *d = opendir(POLICIES_DIR);
+	struct dirent *e;
 	unsigned int i;
 
-	(void)arg;
+	while (d && (e = readdir(d))) {
+		long v0, calls, v1, bad = 0;
+
+		if (e->d_name[0] == '.')
+			continue;
+		v0 = verdicts(e->d_name);
+		calls = policy_counter(e->d_name, "calls");
+		v1 = verdicts(e->d_name);
+		if (strstr(e->d_name, "-shadow"))
+			for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
+				bad |= policy_counter(e->d_name, fails[i]);
+		count(&cnt->policy_checks, 1);
+		if (v0 < 0 || calls < v0 || calls > v1 || bad) {
+			count(&cnt->policy_bad, 1);
+			ksft_print_msg("policy %s: verdicts %ld, calls %ld, verdicts %ld%s\n",
+				       e->d_name, v0, calls, v1,
+				       bad ? ", and a shadow collapsed or failed" : "");
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * Attach, replace and detach in a loop: system-wide active and shadow,
+ * and with @arg (the memory cgroup part) active and shadow on the cgroup
+ * the process moves under, whose children come and go meanwhile.
+ */
+static void *policy_fn(void *arg)
+{
+	static char *const global[][5] = {
+		{ "mthp-policy", "attach", "default" },
+		{ "mthp-policy", "attach", "aggressive", "--shadow" },
+		{ "mthp-policy", "replace", "conservative" },
+		{ "mthp-policy", "replace", "hot", "--shadow" },
+	};
+	static char *const scoped[][7] = {
+		{ "mthp-policy", "attach", "conservative", "--cgroup", CG_DIR },
+		{ "mthp-policy", "attach", "threshold", "--cgroup", CG_DIR, "--shadow" },
+		{ "mthp-policy", "replace", "aggressive", "--cgroup", CG_DIR },
+	};
+	static char *const detach[] = { "mthp-policy", "detach", "--all", NULL };
+	bool memcg = arg != NULL;
+	unsigned int i;
+
 	/*
 	 * At khugepaged's nice, as the workers: policy loads are CPU-bound
 	 * (seconds each on a debug kernel), and khugepaged must get its share.
@@ -1168,10 +1235,14 @@ static void *policy_fn(void *arg)
 	setpriority(PRIO_PROCESS, 0, 19);
 	/* A round stops early once the part is over, but always ends detached. */
 	while (!stopped()) {
-		if (policy_cmd(cmds[0]))
+		if (policy_cmd(global[0]))
 			continue;
-		for (i = 1; i < sizeof(cmds) / sizeof(cmds[0]) && !stopped(); i++)
-			policy_cmd(cmds[i]);
+		for (i = 1; i < sizeof(global) / sizeof(global[0]) && !stopped(); i++) {
+			policy_cmd(global[i]);
+			if (memcg && i - 1 < sizeof(scoped) / sizeof(scoped[0]))
+				policy_cmd(scoped[i - 1]);
+		}
+		check_policy_counters();
 		policy_cmd(detach);
 	}
 	return NULL;
@@ -1283,14 +1354,15 @@ static void run_part(const struct part *p, int secs)
 	fflush(stdout);
 	if (has_uffd && pthread_create(&handler, NULL, uffd_handler_fn, NULL))
 		ksft_exit_fail_msg("pthread_create failed\n");
-	if (has_policy && pthread_create(&policy, NULL, policy_fn, NULL))
-		ksft_exit_fail_msg("pthread_create failed\n");
 	if (p->memcg) {
 		no_memcg = memcg_setup();
 		has_memcg = !no_memcg;
 		if (no_memcg)
 			ksft_print_msg("%s: %s: memcg moves not raced\n", p->name, no_memcg);
 	}
+	/* With the memory cgroups, policies scoped to them too. */
+	if (has_policy && pthread_create(&policy, NULL, policy_fn, has_memcg ? cnt : NULL))
+		ksft_exit_fail_msg("pthread_create failed\n");
 	if (has_memcg && pthread_create(&memcg, NULL, memcg_fn, NULL))
 		ksft_exit_fail_msg("pthread_create failed\n");
 	for (i = 0; i < NR_WORKERS; i++) {
@@ -1355,8 +1427,9 @@ static void run_part(const struct part *p, int secs)
 		ksft_print_msg("uffd: missing faults %lu, pages that had to fault %lu\n",
 			       cnt->uffd_faults, cnt->uffd_expected);
 	if (has_policy)
-		ksft_print_msg("policy loop: %lu loader commands, %lu failed\n", cnt->policy_cmds,
-			       cnt->policy_failed);
+		ksft_print_msg("policy loop: %lu loader commands, %lu failed; %lu counter checks, %lu inconsistent\n",
+			       cnt->policy_cmds, cnt->policy_failed, cnt->policy_checks,
+			       cnt->policy_bad);
 	if (has_memcg)
 		ksft_print_msg("memory cgroups: %lu moves, %lu removed, %lu errors\n",
 			       cnt->memcg_moves, cnt->memcg_removed, cnt->memcg_errors);
@@ -1376,7 +1449,8 @@ static void run_part(const struct part *p, int secs)
 	ksft_test_result(!cnt->mismatch && !cnt->errors,
 			 "%s: every page holds what was written last\n", p->name);
 	if (has_policy)
-		ksft_test_result(!cnt->policy_failed, "%s: every policy command succeeded\n",
+		ksft_test_result(!cnt->policy_failed && !cnt->policy_bad,
+				 "%s: every policy command succeeded, counters consistent\n",
 				 p->name);
 	if (p->memcg && no_memcg)
 		ksft_test_result_skip("%s: memory cgroups: %s\n", p->name, no_memcg);
