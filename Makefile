@@ -23,7 +23,7 @@ RUN := python3 selftests/vm/run.py
 RUNFLAGS ?=
 
 .PHONY: all deps tree kernel kernel-debug user-kernel userspace policies loader selftests initramfs \
-	build build-debug check stress demo vm test list bench export-patches reset-tree clean distclean
+	build build-debug check stress demo vm test list bench eval export-patches reset-tree clean distclean
 
 all: build
 
@@ -107,6 +107,12 @@ list:
 # Per-call cost of the BPF default policy against the kernel's planner.
 bench: build
 	@$(RUNBASE) --plain bench
+
+# Bloat against folio sizes per collapse arm on real programs (eval/README.md);
+# EVAL_SHORT=1 for a short run.  The guest reads EVAL_* from build/eval.env.
+eval: build
+	@printf 'EVAL_SHORT=%s\nEVAL_RUNS=%s\nEVAL_MIB=%s\n' '$(EVAL_SHORT)' '$(EVAL_RUNS)' '$(EVAL_MIB)' > build/eval.env
+	@$(RUNBASE) --plain eval
 
 vm: build
 	@$(RUNBASE) --shell --flavour $(FLAVOURS)

@@ -17,6 +17,8 @@ PKGS=(
 	openssl
 	# repository tooling (python3-ply, python3-git: checkpatch's SPDX check)
 	git python3-ply python3-git
+	# make eval's programs (eval/): Debian's sqlite3 CLI
+	sqlite3
 )
 
 missing=()
