@@ -288,6 +288,10 @@ int read_line(const char *path, char *buf, size_t len)
 	return ok ? 0 : -1;
 }
 
+const char *const policy_fail_reasons[NR_POLICY_FAIL_REASONS] = {
+	"failed_alloc", "failed_busy", "failed_changed", "failed_limit", "failed_other",
+};
+
 long policy_counter(const char *dir, const char *col)
 {
 	const char *u = strstr(col, "_order");

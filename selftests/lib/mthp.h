@@ -66,6 +66,10 @@ int read_line(const char *path, char *buf, size_t len);
  */
 long policy_counter(const char *dir, const char *col);
 
+/* A policy's failures by reason: the failed_<reason> files of its directory. */
+extern const char *const policy_fail_reasons[];
+#define NR_POLICY_FAIL_REASONS	5
+
 /*
  * The mthp-policy loader's path in @buf, if the kernel has the collapse
  * policy hook and $MTHP_BUILD holds a built loader: NULL; else why not

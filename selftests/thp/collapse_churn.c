@@ -1174,10 +1174,6 @@ static long verdicts(const char *dir)
  */
 static void check_policy_counters(void)
 {
-	static const char *const fails[] = {
-		"failed_alloc", "failed_busy", "failed_changed", "failed_limit", "failed_other",
-		"collapsed_none",
-	};
 	DIR *d = opendir(POLICIES_DIR);
 	struct dirent *e;
 	unsigned int i;
@@ -1190,9 +1186,11 @@ static void check_policy_counters(void)
 		v0 = verdicts(e->d_name);
 		calls = policy_counter(e->d_name, "calls");
 		v1 = verdicts(e->d_name);
-		if (strstr(e->d_name, "-shadow"))
-			for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
-				bad |= policy_counter(e->d_name, fails[i]);
+		if (strstr(e->d_name, "-shadow")) {
+			bad = policy_counter(e->d_name, "collapsed_none");
+			for (i = 0; i < NR_POLICY_FAIL_REASONS; i++)
+				bad |= policy_counter(e->d_name, policy_fail_reasons[i]);
+		}
 		count(&cnt->policy_checks, 1);
 		if (v0 < 0 || calls < v0 || calls > v1 || bad) {
 			count(&cnt->policy_bad, 1);

@@ -309,12 +309,6 @@ static void detach_policy(void)
 
 /* --- the parts --- */
 
-/* A policy's failures by reason, as its directory names them. */
-static const char *const reasons[] = {
-	"failed_alloc", "failed_busy", "failed_changed", "failed_limit", "failed_other",
-};
-#define NR_REASONS	(int)(sizeof(reasons) / sizeof(reasons[0]))
-
 struct part {
 	const char *name;
 	int nr_ranges;
@@ -356,7 +350,7 @@ static void run_part(const struct part *pt, int id)
 {
 	long anon0[PMD_ORDER + 1], anon1[PMD_ORDER + 1], pages_failed, slabs_failed;
 	long pol0[PMD_ORDER + 1] = { 0 }, pol1[PMD_ORDER + 1] = { 0 };
-	long why0[NR_REASONS] = { 0 }, why[NR_REASONS] = { 0 };
+	long why0[NR_POLICY_FAIL_REASONS] = { 0 }, why[NR_POLICY_FAIL_REASONS] = { 0 };
 	int n = pt->nr_ranges * PMD_PAGES, order, bad, i;
 	struct thp_stats a, b;
 	char line[256], key[32];
@@ -379,8 +373,8 @@ static void run_part(const struct part *pt, int id)
 			snprintf(key, sizeof(key), "failed_order%d", order);
 			pol0[order] = policy_counter("global", key);
 		}
-		for (i = 0; i < NR_REASONS; i++)
-			why0[i] = policy_counter("global", reasons[i]);
+		for (i = 0; i < NR_POLICY_FAIL_REASONS; i++)
+			why0[i] = policy_counter("global", policy_fail_reasons[i]);
 	}
 	read_nr_anon(anon0);
 	mem = pmd_mmap(pt->nr_ranges);
@@ -391,8 +385,8 @@ static void run_part(const struct part *pt, int id)
 			snprintf(key, sizeof(key), "failed_order%d", order);
 			pol1[order] = policy_counter("global", key);
 		}
-		for (i = 0; i < NR_REASONS; i++)
-			why[i] = policy_counter("global", reasons[i]) - why0[i];
+		for (i = 0; i < NR_POLICY_FAIL_REASONS; i++)
+			why[i] = policy_counter("global", policy_fail_reasons[i]) - why0[i];
 		detach_policy();
 	}
 
@@ -449,7 +443,7 @@ static void run_part(const struct part *pt, int id)
 		 * a later scan finds a folio of its size already (on 7.3 that
 		 * is every chunk of the fallback's 128K on every scan).
 		 */
-		for (i = 0; i < NR_REASONS; i++)
+		for (i = 0; i < NR_POLICY_FAIL_REASONS; i++)
 			wsum += why[i];
 		ksft_print_msg("%s: the policy's failures: alloc %ld busy %ld changed %ld limit %ld other %ld\n",
 			       pt->name, why[0], why[1], why[2], why[3], why[4]);
