@@ -549,6 +549,12 @@ static void usage(FILE *f)
 		"                               compare policies side by side on this machine\n"
 		"                               (`mthp-policy ab --help`)\n"
 		"  bench [-n RANGES] [-r REPEAT] per-call cost: BPF default vs kernel default\n"
+		"  record [--duration S] [--cgroup PATH] [--force] FILE\n"
+		"                               record the ranges khugepaged plans, with the kernel's\n"
+		"                               default plan, until S seconds pass or Ctrl-C\n"
+		"                               (--force: even where an active policy plans them)\n"
+		"  replay FILE POLICY...        run policies on a recording, side by side with what\n"
+		"                               was recorded; POLICY `kernel` is the kernel's planner\n"
 		"<policy> is a shipped name or a path to a .bpf.o file.\n"
 		"SCOPE: system-wide active without options; --cgroup PATH: for the memory of\n"
 		"  that cgroup and its descendants (PATH absolute, or relative to the cgroup2\n"
@@ -577,6 +583,8 @@ static const struct cmd {
 	{ "stats",	cmd_stats,	NEEDS_HOOK,			NULL },
 	{ "ab",		cmd_ab,		NEEDS_ROOT | NEEDS_HOOK,	"ab" },
 	{ "bench",	cmd_bench,	NEEDS_ROOT | NEEDS_HOOK,	"bench" },
+	{ "record",	cmd_record,	NEEDS_ROOT | NEEDS_HOOK,	"record" },
+	{ "replay",	cmd_replay,	NEEDS_ROOT | NEEDS_HOOK,	"replay" },
 };
 
 /*

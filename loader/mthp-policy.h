@@ -11,6 +11,8 @@
  * report.c       ab's output: text table, workload view, JSON, Prometheus
  * json_writer.c  the JSON writer report.c writes through
  * workload.c     a cgroup's anonymous memory by folio size
+ * record.c       record (the ranges khugepaged plans, into a file) and
+ *                replay (policies on a recording, with BPF_PROG_TEST_RUN)
  */
 #ifndef MTHP_POLICY_LOADER_H
 #define MTHP_POLICY_LOADER_H
@@ -24,6 +26,7 @@
 
 struct bpf_object;
 struct bpf_map;
+struct bpf_link;
 
 #define PIN_DIR		"/sys/fs/bpf/mthp-policy"
 #define THP_DIR		"/sys/kernel/mm/transparent_hugepage/"
@@ -82,6 +85,10 @@ bool scope_is_default(const struct scope *s);
 int policy_name_ok(const char *name);
 int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val);
 struct bpf_object *load_policy(const char *name, int argc, char **argv, const struct scope *s);
+int prepare_policy(struct bpf_object *obj, const char *name, const struct scope *s);
+int load_prepared(struct bpf_object *obj, const char *name);
+int attach_ops(struct bpf_object *obj, const char *name, const struct scope *s,
+	       struct bpf_link **link);
 struct bpf_map *ops_map(struct bpf_object *obj);
 void scope_key(const struct scope *s, char *buf, size_t len);
 void scope_dir(const struct scope *s, char *buf, size_t len);
@@ -130,6 +137,10 @@ int cgroup_path_of(__u64 id, char *path, size_t len);
 /* ab.c, report.c */
 int cmd_ab(int argc, char **argv);
 int print_policies_table(FILE *f);
+
+/* record.c */
+int cmd_record(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 /* workload.c */
 #define WL_ORDERS	20

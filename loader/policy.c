@@ -368,13 +368,57 @@ static int verifier_stats(struct bpf_object *obj, bool print)
 }
 
 /*
+ * Make an opened policy object ready to load for a scope: its struct_ops
+ * map gets the scope's fields, and a real link, whatever the section
+ * (".struct_ops" too): pinned, it holds the policy, and unpinning it
+ * detaches.  0, or a negative errno after a message.
+ */
+int prepare_policy(struct bpf_object *obj, const char *name, const struct scope *s)
+{
+	struct bpf_map *map = ops_map(obj);
+	int err;
+
+	if (!map)
+		return fail(-EINVAL, "'%s' has no struct_ops map: not a collapse policy", name);
+	err = set_scope_fields(obj, map, name, s);
+	if (err)
+		return err;
+	err = bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_LINK);
+	if (err)
+		return fail(err, "cannot set up policy '%s': %s", name, strerror(-err));
+	return 0;
+}
+
+/* Load a prepared object; on failure print the verifier log.  0 or -errno. */
+int load_prepared(struct bpf_object *obj, const char *name)
+{
+	int err;
+
+	log_len = 0;
+	if (getenv("MTHP_VERIFIER_STATS")) {
+		err = verifier_stats(obj, false);
+		if (err)
+			return err;
+	}
+	err = bpf_object__load(obj);
+	if (err) {
+		fail(err, "the kernel refused policy '%s': %s", name, bpf_strerror(-err));
+		if (log_len)
+			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
+		return err;
+	}
+	if (getenv("MTHP_VERIFIER_STATS"))
+		verifier_stats(obj, true);
+	return 0;
+}
+
+/*
  * Open, scope, load and parametrise a policy; on failure print the verifier
  * log, and return NULL with errno set (libbpf's way for a pointer).
  */
 struct bpf_object *load_policy(const char *name, int argc, char **argv, const struct scope *s)
 {
 	struct bpf_object *obj;
-	struct bpf_map *map;
 	char key[64];
 	__u32 idx, val;
 	int i, err;
@@ -390,40 +434,12 @@ struct bpf_object *load_policy(const char *name, int argc, char **argv, const st
 	obj = open_policy(name);
 	if (!obj)
 		return NULL;
-	map = ops_map(obj);
-	if (!map) {
-		err = fail(-EINVAL, "'%s' has no struct_ops map: not a collapse policy", name);
-		goto err;
-	}
-	err = set_scope_fields(obj, map, name, s);
-	if (err)
-		goto err;
-	/*
-	 * A real link, whatever the section (".struct_ops" too): pinned, it
-	 * holds the policy, and unpinning it detaches.
-	 */
-	err = bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_LINK);
-	if (err) {
-		fail(err, "cannot set up policy '%s': %s", name, strerror(-err));
-		goto err;
-	}
-	log_len = 0;
-	if (getenv("MTHP_VERIFIER_STATS")) {
-		err = verifier_stats(obj, false);
-		if (err)
-			goto err;
-	}
-	err = bpf_object__load(obj);
-	if (err) {
-		fail(err, "the kernel refused policy '%s': %s", name, bpf_strerror(-err));
-		if (log_len)
-			fprintf(stderr, "--- verifier and libbpf log ---\n%s", verifier_log);
-		goto err;
-	}
-	if (getenv("MTHP_VERIFIER_STATS"))
-		verifier_stats(obj, true);
+	err = prepare_policy(obj, name, s);
+	if (!err)
+		err = load_prepared(obj, name);
 	/* Parameters go into the loaded maps (arrays start zeroed). */
-	err = set_params_obj(obj, argc, argv);
+	if (!err)
+		err = set_params_obj(obj, argc, argv);
 	if (err)
 		goto err;
 	return obj;
@@ -669,6 +685,26 @@ static __u32 link_id_of(int fd)
 	if (fd < 0 || bpf_link_get_info_by_fd(fd, &info, &len))
 		return 0;
 	return info.id;
+}
+
+/*
+ * Attach a loaded policy object at its scope, unpinned: the link lives as
+ * long as *link (and this process) does.  0, or a negative errno after
+ * the kernel's refusal is explained.
+ */
+int attach_ops(struct bpf_object *obj, const char *name, const struct scope *s,
+	       struct bpf_link **link)
+{
+	char where[PATH_MAX + 64], head[PATH_MAX + 160];
+	int err;
+
+	*link = bpf_map__attach_struct_ops(ops_map(obj));
+	if (*link)
+		return 0;
+	err = -errno;
+	snprintf(head, sizeof(head), "cannot attach '%s' %s", name,
+		 scope_where(s, where, sizeof(where)));
+	return explain(err, head, s, false);
 }
 
 /*
