@@ -12,8 +12,8 @@
  *    smaller one, and as many failures as were injected; a policy's
  *    failed_alloc says the same, its per-size failed counters count them
  *    at the same sizes, and a chunk that a later scan finds a folio of
- *    its size already is no failure ("changed": the one in flight as the
- *    sizes are turned off at the end, at most).
+ *    its size already is no failure ("changed": the one in flight as
+ *    collapse is turned off at the end, at most).
  * 2. Random failures over ranges with a few holes (max_ptes_none 0: each
  *    range is many chunks of many sizes): half of those of 32K and more;
  *    then a third of all khugepaged's page and slab allocations.  Every
@@ -188,9 +188,9 @@ static bool live_khugepaged(const char *pid)
 
 /*
  * Limit the injection to khugepaged.  With no size enabled its thread
- * stops, and the next one (another pid) starts as a size is enabled: call
- * this after enabling one.  Every live khugepaged is marked, and the mark
- * read back.
+ * may stop (on 7.3 only if the top-level "enabled" is never too), and a
+ * new one (another pid) starts as a size is enabled: call this after
+ * enabling one.  Every live khugepaged is marked, and the mark read back.
  */
 static int mark_khugepaged(void)
 {
@@ -337,8 +337,18 @@ static int collapse_with_faults(const struct part *pt, int id, char *mem, struct
 	    madvise(mem, n * PAGE_SZ, MADV_HUGEPAGE) ||
 	    khugepaged_wait_scans(pt->scans, 100))
 		return -1;
-	/* Sizes off before the injection: the layout is read as it was left. */
-	if (thp_set_orders(0, "never"))
+	/*
+	 * Collapse off before the injection, so that no allocation succeeds
+	 * that the injection was to fail, and the layout is read as it was
+	 * left.  MADV_NOHUGEPAGE turns it off for the range in one step,
+	 * under the mmap_lock: the chunk in flight fails its revalidation
+	 * ("changed") and ends its range, and the scan skips the VMA from
+	 * then on.  Turning the sizes off one by one would let ranges scanned
+	 * meanwhile lose a chunk each.  One more full scan, and khugepaged
+	 * has nothing of ours in flight.
+	 */
+	if (madvise(mem, n * PAGE_SZ, MADV_NOHUGEPAGE) || khugepaged_wait_scans(1, 100) ||
+	    thp_set_orders(0, "never"))
 		return -1;
 	*pages_failed = stop(FAIL_PAGE);
 	*slabs_failed = stop(FAIL_SLAB);
@@ -438,7 +448,7 @@ static void run_part(const struct part *pt, int id)
 		 * Every allocation the sizes count failed, the policy counts
 		 * failed_alloc, at the same sizes; its other failures are
 		 * chunks a moment busy (a page off the LRU, say), and at most
-		 * one "changed": the chunk in flight when the sizes are turned
+		 * one "changed": the chunk in flight when collapse is turned
 		 * off at the end (its revalidation fails).  Never a chunk that
 		 * a later scan finds a folio of its size already (on 7.3 that
 		 * is every chunk of the fallback's 128K on every scan).
@@ -468,6 +478,7 @@ static void run_part(const struct part *pt, int id)
 
 	/* The injection off: the ranges collapse whole, holes and all. */
 	if (thp_write("khugepaged/max_ptes_none", "511") ||
+	    madvise(mem, n * PAGE_SZ, MADV_HUGEPAGE) ||
 	    thp_set_orders(ALL_ORDERS, "madvise") || khugepaged_wait_scans(2, 100))
 		ksft_exit_fail_msg("%s: khugepaged did not scan\n", pt->name);
 	ok = layout_is(pt->name, mem, n, PMD_ORDER);
