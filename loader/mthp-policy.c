@@ -462,7 +462,7 @@ static int bench_ranges(int fd, void (*make)(struct bench_range *, unsigned int)
 			r.t.flags = native ? MTHP_TEST_NATIVE : 0;
 			err = bpf_prog_test_run_opts(fd, &run);
 			if (err) {
-				fail(err, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+				fail(err, "BPF_PROG_TEST_RUN: %s", bpf_strerror(-err));
 				break;
 			}
 			*(native ? native_ns : bpf_ns) += run.duration;

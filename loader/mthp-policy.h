@@ -77,6 +77,7 @@ struct shipped {
 };
 extern const struct shipped shipped[];
 extern const size_t nshipped;
+const char *bpf_strerror(int err);
 
 void quiet_libbpf(void);
 int check_root(const char *what);

@@ -88,7 +88,7 @@ int check_kernel(void)
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {
 		err = -errno;
-		return fail(err, "cannot read the kernel's BTF: %s", strerror(-err));
+		return fail(err, "cannot read the kernel's BTF: %s", bpf_strerror(-err));
 	}
 	found = btf__find_by_name_kind(btf, "mthp_collapse_ops", BTF_KIND_STRUCT) >= 0;
 	btf__free(btf);
@@ -146,8 +146,12 @@ int policy_name_ok(const char *name)
 	return 0;
 }
 
-/* An error of libbpf's: its own codes (4000 and up) have no strerror() text. */
-static const char *bpf_strerror(int err)
+/*
+ * An error's text, libbpf's own codes (LIBBPF_ERRNO__*, 4000 and up) too:
+ * strerror() has none for them ("Unknown error 4001").  One buffer: one
+ * call per message.
+ */
+const char *bpf_strerror(int err)
 {
 	static char buf[128];
 
@@ -270,8 +274,50 @@ static int set_scope_fields(struct bpf_object *obj, struct bpf_map *map, const c
 }
 
 /*
+ * A parameter map: an array or a hash from u32 to u32.  The one rule for
+ * what is pinned beside the link, listed and set, in a shipped policy and
+ * a user's object alike: no table says which maps are parameters.  (The
+ * maps libbpf makes for .bss, .data, .rodata are arrays too; the callers
+ * that see an object leave them out with bpf_map__is_internal().)
+ */
+static bool param_shape(__u32 type, __u32 key_size, __u32 value_size)
+{
+	return (type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_HASH) &&
+	       key_size == sizeof(__u32) && value_size == sizeof(__u32);
+}
+
+static bool is_param(const struct bpf_map *map)
+{
+	return !bpf_map__is_internal(map) &&
+	       param_shape(bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map));
+}
+
+/*
+ * key=value into a parameter map (fd): an array's index must be in range;
+ * a hash takes any key while it has room.  A new entry in a full hash is
+ * E2BIG, which says nothing to whoever set it.
+ */
+static int update_param(int fd, const char *name, __u32 type, __u32 max_entries,
+			const char *arg, __u32 idx, __u32 val)
+{
+	int err;
+
+	if (type == BPF_MAP_TYPE_ARRAY && idx >= max_entries)
+		return fail(-EINVAL, "parameter %s: index %u out of range (0..%u)", name, idx,
+			    max_entries - 1);
+	err = bpf_map_update_elem(fd, &idx, &val, BPF_ANY) ? -errno : 0;
+	if (err == -E2BIG)
+		return fail(err, "cannot set %s: parameter %s is full (%u keys)", arg, name,
+			    max_entries);
+	if (err)
+		return fail(err, "cannot set %s: %s", arg, bpf_strerror(-err));
+	return 0;
+}
+
+/*
  * "key=value": key is a map of the policy, optionally followed by an
- * index (pct4=50 is index 4 of map pct); value a decimal u32.
+ * index, or a hash's key (pct4=50 is index 4 of map pct, deny_tgid812=1
+ * key 812 of hash deny_tgid; none: 0); value a decimal u32.
  */
 int parse_param(const char *arg, char *map, size_t len, __u32 *idx, __u32 *val)
 {
@@ -321,17 +367,14 @@ static int set_params_obj(struct bpf_object *obj, int argc, char **argv)
 		map = bpf_object__find_map_by_name(obj, name);
 		if (!map || bpf_map__is_internal(map))
 			return fail(-ENOENT, "policy has no parameter '%s'", name);
-		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__key_size(map) != 4 ||
-		    bpf_map__value_size(map) != 4)
-			return fail(-EINVAL, "'%s' is not a parameter: parameters are arrays of 32-bit values (map type %u, key %u bytes, value %u bytes)",
+		if (!is_param(map))
+			return fail(-EINVAL, "'%s' is not a parameter: parameters are arrays and hashes from 32-bit keys to 32-bit values (map type %u, key %u bytes, value %u bytes)",
 				    name, bpf_map__type(map), bpf_map__key_size(map),
 				    bpf_map__value_size(map));
-		if (idx >= bpf_map__max_entries(map))
-			return fail(-EINVAL, "parameter %s: index %u out of range (0..%u)",
-				    name, idx, bpf_map__max_entries(map) - 1);
-		err = bpf_map__update_elem(map, &idx, sizeof(idx), &val, sizeof(val), 0);
+		err = update_param(bpf_map__fd(map), name, bpf_map__type(map),
+				   bpf_map__max_entries(map), argv[i], idx, val);
 		if (err)
-			return fail(err, "cannot set %s: %s", argv[i], strerror(-err));
+			return err;
 	}
 	return 0;
 }
@@ -385,7 +428,7 @@ int prepare_policy(struct bpf_object *obj, const char *name, const struct scope 
 		return err;
 	err = bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_LINK);
 	if (err)
-		return fail(err, "cannot set up policy '%s': %s", name, strerror(-err));
+		return fail(err, "cannot set up policy '%s': %s", name, bpf_strerror(-err));
 	return 0;
 }
 
@@ -528,7 +571,7 @@ static int pin_params(struct bpf_object *obj, const char *dir, char *failed, siz
 	int err;
 
 	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY || bpf_map__is_internal(map))
+		if (!is_param(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
 		unlink(path);
@@ -567,7 +610,7 @@ static int unpin_dir(const char *dir)
 	snprintf(path, sizeof(path), "%s/link", dir);
 	if (unlink(path) && errno != ENOENT) {
 		err = -errno;
-		return fail(err, "cannot unpin %s: %s", path, strerror(-err));
+		return fail(err, "cannot unpin %s: %s", path, bpf_strerror(-err));
 	}
 	unpin_params(dir);
 	if (strcmp(dir, PIN_DIR))
@@ -616,7 +659,8 @@ void scope_params(const struct scope *s, char *buf, size_t len)
 			continue;
 		memset(&info, 0, sizeof(info));
 		ilen = sizeof(info);
-		if (!bpf_map_get_info_by_fd(fd, &info, &ilen))
+		if (!bpf_map_get_info_by_fd(fd, &info, &ilen) &&
+		    param_shape(info.type, info.key_size, info.value_size))
 			off += snprintf(buf + off, len - off, "%s%s[%u]", off ? " " : "",
 					e->d_name, info.max_entries);
 		close(fd);
@@ -654,14 +698,14 @@ static int explain(int err, const char *head, const struct scope *s, bool replac
 	case EINVAL:
 		if (replace)
 			return fail(err, "%s: %s; a replacement must keep the scope (cgroup) and mode (active or shadow) of the policy it replaces",
-				    head, strerror(-err));
+				    head, bpf_strerror(-err));
 		if (s->cgid) {
 			snprintf(parent, sizeof(parent), "%s", s->path);
 			slash = strrchr(parent, '/');
 			if (slash && slash != parent)
 				*slash = '\0';
 			return fail(err, "%s: %s; probably the cgroup has no memory controller of its own (enable it in its parent: echo +memory > %s/cgroup.subtree_control)",
-				    head, strerror(-err), parent);
+				    head, bpf_strerror(-err), parent);
 		}
 		break;
 	case ENOSPC:
@@ -673,7 +717,7 @@ static int explain(int err, const char *head, const struct scope *s, bool replac
 				    head);
 		break;
 	}
-	return fail(err, "%s: %s", head, strerror(-err));
+	return fail(err, "%s: %s", head, bpf_strerror(-err));
 }
 
 static __u32 link_id_of(int fd)
@@ -743,14 +787,14 @@ int attach_policy(const char *name, int argc, char **argv, const struct scope *s
 	    bpf_link__pin(link, path)) {
 		err = -errno;
 		fail(err, "cannot pin the policy under %s: %s (is bpffs mounted?)", dir,
-		     strerror(-err));
+		     bpf_strerror(-err));
 		rmdir(dir);
 		rmdir(PIN_DIR);
 		goto out;
 	}
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err) {
-		fail(err, "cannot pin %s: %s", failed, strerror(-err));
+		fail(err, "cannot pin %s: %s", failed, bpf_strerror(-err));
 		/* Unpinned, the link goes with the last reference, ours. */
 		unpin_dir(dir);
 		goto out;
@@ -896,7 +940,7 @@ static int repin(struct bpf_link *created, struct bpf_object *obj, const char *d
 		bpf_link__destroy(created);
 		unpin_dir(dir);
 		return fail(err, "the policy it was to replace was gone, and the new one cannot be pinned at %s: %s (nothing is attached now)",
-			    path, strerror(-err));
+			    path, bpf_strerror(-err));
 	}
 	bpf_link__disconnect(created);
 	bpf_link__destroy(created);
@@ -904,7 +948,7 @@ static int repin(struct bpf_link *created, struct bpf_object *obj, const char *d
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err)
 		return fail(err, "attached, but the parameter maps could not be pinned: %s: %s",
-			    failed, strerror(-err));
+			    failed, bpf_strerror(-err));
 	return 0;
 }
 
@@ -926,7 +970,7 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 	link = bpf_link__open(path);
 	if (!link) {
 		err = -errno;
-		return fail(err, "cannot open the pinned link %s: %s", path, strerror(-err));
+		return fail(err, "cannot open the pinned link %s: %s", path, bpf_strerror(-err));
 	}
 	obj = load_policy(name, argc, argv, s);
 	if (!obj) {
@@ -963,7 +1007,7 @@ int replace_policy(const char *name, int argc, char **argv, const struct scope *
 	err = pin_params(obj, dir, failed, sizeof(failed));
 	if (err) {
 		fail(err, "replaced, but the parameter maps could not be pinned: %s: %s", failed,
-		     strerror(-err));
+		     bpf_strerror(-err));
 		goto out;
 	}
 	if (scope_is_default(s)) {
@@ -995,30 +1039,22 @@ static int set_pinned_param(const char *dir, const char *arg)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = strcmp(name, "link") ? bpf_obj_get(path) : -1;
 	if (fd < 0)
-		return fail(-ENOENT, "the attached policy has no parameter '%s' (its parameters are its array maps, pinned in %s)",
+		return fail(-ENOENT, "the attached policy has no parameter '%s' (its parameters are its u32 array and hash maps, pinned in %s)",
 			    name, dir);
-	/* A parameter is an array of u32 by u32 index: what is written. */
+	/* What is pinned there is not necessarily ours: check its shape. */
 	memset(&info, 0, sizeof(info));
 	err = bpf_map_get_info_by_fd(fd, &info, &len);
 	if (err) {
 		fail(err, "'%s' pinned with the policy is not a parameter map: %s", name,
-		     strerror(-err));
+		     bpf_strerror(-err));
 		goto out;
 	}
-	if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(idx) ||
-	    info.value_size != sizeof(val)) {
-		err = fail(-EINVAL, "cannot set %s: parameter '%s' is not an array of 32-bit values (map type %u, key %u bytes, value %u bytes)",
+	if (!param_shape(info.type, info.key_size, info.value_size)) {
+		err = fail(-EINVAL, "cannot set %s: '%s' is not a parameter: not an array or hash from 32-bit keys to 32-bit values (map type %u, key %u bytes, value %u bytes)",
 			   arg, name, info.type, info.key_size, info.value_size);
 		goto out;
 	}
-	if (idx >= info.max_entries) {
-		err = fail(-EINVAL, "parameter %s: index %u out of range (0..%u)", name, idx,
-			   info.max_entries - 1);
-		goto out;
-	}
-	err = bpf_map_update_elem(fd, &idx, &val, 0);
-	if (err)
-		fail(err, "cannot set %s: %s", arg, strerror(-err));
+	err = update_param(fd, name, info.type, info.max_entries, arg, idx, val);
 out:
 	close(fd);
 	return err;

@@ -259,7 +259,7 @@ static int record_loop(struct ring_buffer *rb, struct recording *r, double secs)
 		}
 		n = ring_buffer__consume(rb);
 		if (n < 0 && !r->err) {
-			err = fail(n, "record: reading the ring buffer: %s", strerror(-n));
+			err = fail(n, "record: reading the ring buffer: %s", bpf_strerror(-n));
 			break;
 		}
 	}
@@ -370,7 +370,7 @@ int cmd_record(int argc, char **argv)
 	skel = policy_recorder__open();
 	if (!skel) {
 		err = -errno;
-		fail(err, "record: cannot open the recorder: %s", strerror(-err));
+		fail(err, "record: cannot open the recorder: %s", bpf_strerror(-err));
 		goto out_file;
 	}
 	skel->rodata->rec_nr_ptes = r.g.nr_ptes;
@@ -380,7 +380,7 @@ int cmd_record(int argc, char **argv)
 	skel->rodata->rec_wakeup = RING_BYTES / 2;
 	err = bpf_map__set_max_entries(skel->maps.records, RING_BYTES);
 	if (err) {
-		fail(err, "record: cannot size the ring buffer: %s", strerror(-err));
+		fail(err, "record: cannot size the ring buffer: %s", bpf_strerror(-err));
 		goto out_skel;
 	}
 	err = prepare_policy(skel->obj, "recorder", &s);
@@ -391,7 +391,7 @@ int cmd_record(int argc, char **argv)
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.records), on_record, &r, NULL);
 	if (!rb) {
 		err = -errno;
-		fail(err, "record: cannot read the ring buffer: %s", strerror(-err));
+		fail(err, "record: cannot read the ring buffer: %s", bpf_strerror(-err));
 		goto out_skel;
 	}
 	err = attach_ops(skel->obj, "recorder", &s, &link);
@@ -412,7 +412,7 @@ int cmd_record(int argc, char **argv)
 		int n = ring_buffer__consume(rb);
 
 		if (n < 0 && !r.err)
-			err = fail(n, "record: reading the ring buffer: %s", strerror(-n));
+			err = fail(n, "record: reading the ring buffer: %s", bpf_strerror(-n));
 		err = err ?: r.err;
 	}
 	h.nr_records = htole64(r.written);

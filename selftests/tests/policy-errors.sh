@@ -9,7 +9,7 @@ L=$MTHP_BUILD/loader/mthp-policy
 P=$MTHP_BUILD/bpf-policies
 . "$MTHP_REPO/selftests/tests/tap.sh"
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-plan 16
+plan 17
 $L detach > /dev/null 2>&1
 t_refused "unprivileged loader attach is refused" "needs root" nobody $L attach conservative
 t_refused "unprivileged bpftool register is refused by the kernel" "not permitted\|EPERM" nobody $MTHP_BUILD/tools/bpftool/bpftool struct_ops register $P/conservative.bpf.o
@@ -28,6 +28,15 @@ t_refused "not a policy object" "no struct_ops map\|cannot open" $L attach /etc/
 # libbpf's own error codes have no strerror() text ("Unknown error 4001")
 cp "$L" notbpf.bpf.o
 t_refused "an ELF that is not BPF: libbpf's reason" "cannot open policy .*: BPF object format invalid" $L attach ./notbpf.bpf.o
+# /bin/true, by path: exit 1 exactly, and a message that is libbpf's, not "Unknown error"
+not_bpf_elf() {
+	local rc=0
+	$L attach /bin/true > /tmp/pe.out 2>&1 || rc=$?
+	cat /tmp/pe.out
+	[ $rc = 1 ] && grep -q "cannot open policy '/bin/true': ." /tmp/pe.out &&
+		! grep -qi "unknown error" /tmp/pe.out
+}
+t "attach /bin/true: exit 1, libbpf's message, not 'Unknown error'" not_bpf_elf
 t_refused "verifier rejection shows the verifier log" "only read is supported" $L attach $P/unsafe.bpf.o
 t_refused "a read past the scan record is refused, with the verifier log" "access beyond struct" $L attach $P/overread.bpf.o
 t_refused "detach with nothing attached" "no policy is attached" $L detach

@@ -8,7 +8,7 @@ P=$MTHP_BUILD/bpf-policies
 T=/sys/kernel/mm/transparent_hugepage
 . "$MTHP_REPO/selftests/tests/tap.sh"
 policy() { cat $T/khugepaged/policy; }
-plan 8
+plan 17
 
 $L detach > /dev/null 2>&1
 echo 511 > $T/khugepaged/max_ptes_none
@@ -73,6 +73,47 @@ refused_twice() {
 	[ "$(policy)" = default ] && $L stats | grep -q "policy default" && $L detach
 }
 t "a second policy is refused (loader and bpftool)" refused_twice
+
+# A user's object by path, attached twice: system-wide and to a cgroup.
+# Its u32 array (max_order) and u32 hash (deny_tgid) are its parameters,
+# pinned beside each link, set apart per scope, listed; its map of 64-bit
+# values (hits) is not.  bpftool reads each copy by its pinned path (by
+# name, max_order is ambiguous: there are two).
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p /sys/fs/cgroup/mthp-up
+UP=/sys/fs/bpf/mthp-policy
+UPC=$UP/cg$(stat -c %i /sys/fs/cgroup/mthp-up)
+holds() {	# holds PINNED-MAP '{KEY: VALUE, ...}': the whole map, read by bpftool
+	bpftool -j map dump pinned "$1" | python3 -c '
+import json, sys
+le = lambda b: int.from_bytes(bytes(int(x, 16) for x in b), "little")
+got = {le(e["key"]): le(e["value"]) for e in json.load(sys.stdin)}
+print(sys.argv[1], got)
+sys.exit(got != eval(sys.argv[2]))' "$1" "$2"
+}
+attach_twice() {
+	$L attach $P/denylist.bpf.o max_order=4 &&
+		$L attach $P/denylist.bpf.o --cgroup mthp-up max_order=9
+}
+t "a user's object attaches by path, system-wide and to a cgroup, with parameters" attach_twice
+t "set reaches its hash system-wide" $L set deny_tgid4242=1
+t "set reaches its array in the cgroup" $L set --cgroup mthp-up max_order=5
+t "system-wide: max_order {0: 4}, deny_tgid {4242: 1} (bpftool, by path)" \
+	eval "holds $UP/global/max_order '{0: 4}' && holds $UP/global/deny_tgid '{4242: 1}'"
+t "cgroup: max_order {0: 5}, deny_tgid {}: the two copies are independent" \
+	eval "holds $UPC/max_order '{0: 5}' && holds $UPC/deny_tgid '{}'"
+listed() {
+	$L list > /tmp/lc.list && cat /tmp/lc.list &&
+		[ "$(grep -c '^  denylist .*deny_tgid\[64\]' /tmp/lc.list)" = 2 ] &&
+		[ "$(grep -c '^  denylist .*max_order\[1\]' /tmp/lc.list)" = 2 ] &&
+		! grep -q hits /tmp/lc.list && test ! -e $UP/global/hits
+}
+t "list shows both copies' parameters, not the 64-bit map" listed
+t_refused "a map of 64-bit values is not a parameter" "no parameter 'hits'" $L set hits=1
+t_refused "an array index out of range is refused" "index 1 out of range" $L set max_order1=3
+t "detach removes both copies and their pins" \
+	eval "$L detach && $L detach --cgroup mthp-up && test ! -e $UP/global && test ! -e $UPC"
+rmdir /sys/fs/cgroup/mthp-up
 
 t "khugepaged kept collapsing during the loops" test "$(cat $T/khugepaged/pages_collapsed)" -gt "$start"
 kill $work; wait $work 2>/dev/null
