@@ -555,6 +555,9 @@ static void usage(FILE *f)
 		"                               (--force: even where an active policy plans them)\n"
 		"  replay FILE POLICY...        run policies on a recording, side by side with what\n"
 		"                               was recorded; POLICY `kernel` is the kernel's planner\n"
+		"  layout [--ranges] [--json] PID... | --cgroup PATH\n"
+		"                               the folio sizes of processes' anonymous memory, per\n"
+		"                               mapping and PMD range (`mthp-policy layout --help`)\n"
 		"<policy> is a shipped name or a path to a .bpf.o file.\n"
 		"SCOPE: system-wide active without options; --cgroup PATH: for the memory of\n"
 		"  that cgroup and its descendants (PATH absolute, or relative to the cgroup2\n"
@@ -585,6 +588,8 @@ static const struct cmd {
 	{ "bench",	cmd_bench,	NEEDS_ROOT | NEEDS_HOOK,	"bench" },
 	{ "record",	cmd_record,	NEEDS_ROOT | NEEDS_HOOK,	"record" },
 	{ "replay",	cmd_replay,	NEEDS_ROOT | NEEDS_HOOK,	"replay" },
+	/* Any kernel with pagemap and kpageflags: no hook needed. */
+	{ "layout",	cmd_layout,	NEEDS_ROOT,			"layout (pagemap's page frames)" },
 };
 
 /*
@@ -628,9 +633,9 @@ int main(int argc, char **argv)
 		return exit_code(err);
 	}
 	quiet_libbpf();
-	/* Asking for help needs nothing; ab has a page of its own. */
+	/* Asking for help needs nothing; ab and layout have a page of their own. */
 	if (wants_help(argc - 1, argv + 1)) {
-		if (c->fn == cmd_ab)
+		if (c->fn == cmd_ab || c->fn == cmd_layout)
 			return exit_code(c->fn(argc - 1, argv + 1));
 		usage(stdout);
 		return 0;

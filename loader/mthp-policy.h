@@ -10,7 +10,10 @@
  * ab.c           ab (side by side comparison): arms, sampling, the run loop
  * report.c       ab's output: text table, workload view, JSON, Prometheus
  * json_writer.c  the JSON writer report.c writes through
- * workload.c     a cgroup's anonymous memory by folio size
+ * workload.c     a cgroup's anonymous memory by folio size: the pagemap and
+ *                kpageflags walk that ab and layout share
+ * layout.c       layout: a process's or cgroup's folio sizes, per mapping
+ *                and per PMD range
  * record.c       record (the ranges khugepaged plans, into a file) and
  *                replay (policies on a recording, with BPF_PROG_TEST_RUN)
  */
@@ -156,5 +159,30 @@ struct workload {
 
 int workload_scan(const char *cgpath, struct workload *w, int cancel_at);
 const char *size_label(int order, char *buf, size_t len);
+
+/* An anonymous mapping of /proc/PID/maps. */
+struct anon_mapping {
+	unsigned long long start, end;
+	char perms[8];
+	const char *name;	/* "" for none; [heap], [stack], [anon:NAME] */
+};
+
+/* What scan_process() calls, in address order; vma and vma_end may be NULL. */
+struct walk_ops {
+	void (*vma)(void *ctx, const struct anon_mapping *v);
+	/* A resident anonymous page, of a folio of that order (WL_ORDERS - 1: or larger). */
+	void (*page)(void *ctx, unsigned long long va, int order);
+	void (*vma_end)(void *ctx, const struct anon_mapping *v);
+};
+
+struct scanner;
+int scanner_open(struct scanner **sp, bool once, int cancel_at);
+void scanner_close(struct scanner *s);
+int scan_process(struct scanner *s, int pid, const struct walk_ops *ops, void *ctx,
+		 bool *no_pfn);
+int cgroup_pids(const char *cgpath, int **pid);
+
+/* layout.c */
+int cmd_layout(int argc, char **argv);
 
 #endif

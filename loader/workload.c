@@ -8,7 +8,9 @@
  * the PFNs), and the flags of each frame (/proc/kpageflags).  A frame of a
  * compound page belongs to the folio of the head before it (tails follow
  * their head), and the folio's size is its head and the tails that follow.
- * A frame mapped twice (fork, several processes) counts once.
+ * A frame mapped twice (fork, several processes) counts once in
+ * workload_scan(); layout (layout.c) walks one process at a time, through
+ * scan_process(), and sees each mapping of a frame.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +59,8 @@ struct scanner {
 	__u64 *pm;
 	long psize;
 	int cancel_at;
+	bool once;			/* count a frame once: the seen bitmap */
+	bool no_pfn;			/* pagemap hid the PFNs */
 #ifdef PAGEMAP_SCAN
 	bool no_scan;			/* the kernel has no PAGEMAP_SCAN */
 	struct page_region regions[REGIONS];
@@ -173,23 +177,23 @@ static int folio_order(struct scanner *s, __u64 pfn, __u64 flags)
 	return order;
 }
 
-static void count(struct scanner *s, struct workload *w, __u64 e)
+static void count(struct scanner *s, const struct walk_ops *ops, void *ctx,
+		  __u64 va, __u64 e)
 {
 	__u64 pfn = e & PM_PFN_MASK, flags;
 
 	if (!(e & PM_PRESENT))
 		return;
 	if (!pfn) {
-		w->no_pfn = true;
+		s->no_pfn = true;
 		return;
 	}
-	if (seen(s, pfn))
+	if (s->once && seen(s, pfn))
 		return;
 	flags = kpf(s, pfn);
 	if (!(flags & (1ULL << KPF_ANON_BIT)))
 		return;		/* the zero page, a page of a file */
-	w->pages[folio_order(s, pfn, flags)]++;
-	w->total++;
+	ops->page(ctx, va, folio_order(s, pfn, flags));
 }
 
 /* Anonymous memory: no path, the heap, a stack, a named anonymous mapping. */
@@ -200,7 +204,8 @@ static bool anonymous(const char *path)
 }
 
 /* Count the pages of [start, end) from pagemap; false if the process is gone. */
-static bool scan_range(struct scanner *s, int fd, __u64 start, __u64 end, struct workload *w)
+static bool scan_range(struct scanner *s, int fd, __u64 start, __u64 end,
+		       const struct walk_ops *ops, void *ctx)
 {
 	__u64 va;
 
@@ -217,7 +222,7 @@ static bool scan_range(struct scanner *s, int fd, __u64 start, __u64 end, struct
 			return false;
 		n = got / sizeof(__u64);
 		for (i = 0; i < n; i++)
-			count(s, w, s->pm[i]);
+			count(s, ops, ctx, va + i * s->psize, s->pm[i]);
 		va += n * s->psize;
 	}
 	return true;
@@ -229,7 +234,8 @@ static bool scan_range(struct scanner *s, int fd, __u64 start, __u64 end, struct
  * of terabytes (a JVM heap, a Go arena) costs nothing.  Without it, all of
  * pagemap.  False if the process is gone.
  */
-static bool scan_vma(struct scanner *s, int fd, __u64 start, __u64 end, struct workload *w)
+static bool scan_vma(struct scanner *s, int fd, __u64 start, __u64 end,
+		     const struct walk_ops *ops, void *ctx)
 {
 #ifdef PAGEMAP_SCAN
 	__u64 at = start;
@@ -254,7 +260,7 @@ static bool scan_vma(struct scanner *s, int fd, __u64 start, __u64 end, struct w
 			break;
 		}
 		for (i = 0; i < n && i < REGIONS; i++)
-			if (!scan_range(s, fd, s->regions[i].start, s->regions[i].end, w))
+			if (!scan_range(s, fd, s->regions[i].start, s->regions[i].end, ops, ctx))
 				return false;
 		if (arg.walk_end <= at || arg.walk_end > end)
 			break;		/* no progress: read the rest */
@@ -264,7 +270,7 @@ static bool scan_vma(struct scanner *s, int fd, __u64 start, __u64 end, struct w
 		return true;
 	start = at;
 #endif
-	return scan_range(s, fd, start, end, w);
+	return scan_range(s, fd, start, end, ops, ctx);
 }
 
 /* Whether a process still runs (not gone, not a zombie). */
@@ -287,29 +293,37 @@ static bool alive(int pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 'x';
 }
 
-/* One process; one that goes away in the middle is left out, silently. */
-static void scan_pid(struct scanner *s, int pid, struct workload *w)
+/*
+ * Walk the anonymous mappings of a process, in address order: ops->vma
+ * before the pages of each, ops->page for each resident anonymous page,
+ * ops->vma_end after.  0; -ESRCH: the process is gone, or went away in
+ * the middle (what was walked is then incomplete); -ECANCELED: stopped;
+ * another -errno: cannot open its maps or pagemap.  *no_pfn: pagemap hid
+ * the PFNs (no CAP_SYS_ADMIN), the pages could not be counted.
+ */
+int scan_process(struct scanner *s, int pid, const struct walk_ops *ops, void *ctx,
+		 bool *no_pfn)
 {
 	char path[64], line[512];
 	bool whole = true, partial, gone = false;
-	struct workload mine;
 	FILE *maps;
-	int fd, o;
+	int fd, err;
 
+	s->no_pfn = false;
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	maps = fopen(path, "re");
 	if (!maps)
-		return;
+		return errno == ENOENT ? -ESRCH : -errno;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
+		err = errno == ENOENT ? -ESRCH : -errno;
 		fclose(maps);
-		return;
+		return err;
 	}
-	memset(&mine, 0, sizeof(mine));
 	s->last_valid = false;
 	while (!gone && !cancelled(s)) {
-		unsigned long long start = 0, end = 0;
+		struct anon_mapping v = { 0 };
 		size_t len;
 		int off = -1;
 		char *p;
@@ -325,25 +339,28 @@ static void scan_pid(struct scanner *s, int pid, struct workload *w)
 		whole = len && line[len - 1] == '\n';
 		if (partial)
 			continue;
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &start, &end, &off) != 2 ||
-		    off < 0 || end <= start)
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &v.start, &v.end, v.perms,
+			   &off) != 3 || off < 0 || v.end <= v.start)
 			continue;
 		p = line + off;
 		p[strcspn(p, "\n")] = '\0';
 		if (!whole || !anonymous(p))
 			continue;
-		if (!scan_vma(s, fd, start, end, &mine))
+		v.name = p;
+		if (ops->vma)
+			ops->vma(ctx, &v);
+		if (!scan_vma(s, fd, v.start, v.end, ops, ctx))
 			gone = true;
+		if (ops->vma_end)
+			ops->vma_end(ctx, &v);
 	}
 	close(fd);
 	fclose(maps);
-	if (gone || cancelled(s) || !alive(pid))
-		return;
-	for (o = 0; o < WL_ORDERS; o++)
-		w->pages[o] += mine.pages[o];
-	w->total += mine.total;
-	w->no_pfn |= mine.no_pfn;
-	w->procs++;
+	if (no_pfn)
+		*no_pfn = s->no_pfn;
+	if (gone || !alive(pid))
+		return -ESRCH;
+	return cancelled(s) ? -ECANCELED : 0;
 }
 
 struct pids {
@@ -408,42 +425,36 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /*
- * Scan a cgroup (a directory).  0; -ENOENT: the cgroup is gone; another
- * -errno: cannot read kpageflags.  cancel_at: give up once stop reaches it.
+ * The processes of a cgroup (a directory) and of its descendants, sorted,
+ * each once, into *pid (to free).  Their number; -ENOENT: no cgroup there.
  */
-int workload_scan(const char *cgpath, struct workload *w, int cancel_at)
+int cgroup_pids(const char *cgpath, int **pid)
 {
 	char dir[PATH_MAX];
-	struct scanner *s;
 	struct pids p = { 0 };
 	struct stat st;
-	size_t i;
-	int err = 0;
+	size_t i, n = 0;
 
-	memset(w, 0, sizeof(*w));
+	*pid = NULL;
 	if (stat(cgpath, &st) || !S_ISDIR(st.st_mode))
 		return -ENOENT;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->cancel_at = cancel_at;
-	s->psize = sysconf(_SC_PAGESIZE);
-	s->kpf = calloc(KPF_SLOTS, sizeof(*s->kpf));
-	s->pm = malloc(PM_BATCH * sizeof(__u64));
-	s->kpf_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	if (s->kpf_fd < 0 || !s->kpf || !s->pm || s->psize <= 0) {
-		err = s->kpf_fd < 0 ? -errno : -ENOMEM;
-		goto out;
-	}
 	snprintf(dir, sizeof(dir), "%s", cgpath);
 	collect(dir, strlen(dir), sizeof(dir), &p, 0);
 	if (p.n)
 		qsort(p.pid, p.n, sizeof(*p.pid), cmp_int);
-	for (i = 0; i < p.n && !cancelled(s); i++)
-		if (!i || p.pid[i] != p.pid[i - 1])
-			scan_pid(s, p.pid[i], w);
-	w->interrupted = cancelled(s);
-out:
+	for (i = 0; i < p.n; i++)
+		if (!i || p.pid[i] != p.pid[n - 1])
+			p.pid[n++] = p.pid[i];
+	*pid = p.pid;
+	return (int)n;
+}
+
+void scanner_close(struct scanner *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
 	if (s->kpf_fd >= 0)
 		close(s->kpf_fd);
 	for (i = 0; i < s->nseen; i++)
@@ -452,7 +463,82 @@ out:
 	free(s->kpf);
 	free(s->pm);
 	free(s);
-	free(p.pid);
+}
+
+/*
+ * A scanner of pagemap and kpageflags.  once: a frame counts once, however
+ * many times it is mapped; cancel_at: give up once stop reaches it (0:
+ * never).  0, or -errno: cannot read kpageflags, no memory.
+ */
+int scanner_open(struct scanner **sp, bool once, int cancel_at)
+{
+	struct scanner *s;
+	int err;
+
+	*sp = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->once = once;
+	s->cancel_at = cancel_at;
+	s->psize = sysconf(_SC_PAGESIZE);
+	s->kpf = calloc(KPF_SLOTS, sizeof(*s->kpf));
+	s->pm = malloc(PM_BATCH * sizeof(__u64));
+	s->kpf_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (s->kpf_fd < 0 || !s->kpf || !s->pm || s->psize <= 0) {
+		err = s->kpf_fd < 0 ? -errno : -ENOMEM;
+		scanner_close(s);
+		return err;
+	}
+	*sp = s;
+	return 0;
+}
+
+static void wl_page(void *ctx, unsigned long long va, int order)
+{
+	struct workload *w = ctx;
+
+	(void)va;
+	w->pages[order]++;
+	w->total++;
+}
+
+/*
+ * Scan a cgroup (a directory).  0; -ENOENT: the cgroup is gone; another
+ * -errno: cannot read kpageflags.  cancel_at: give up once stop reaches it.
+ * A process that goes away in the middle is left out, silently.
+ */
+int workload_scan(const char *cgpath, struct workload *w, int cancel_at)
+{
+	const struct walk_ops ops = { .page = wl_page };
+	struct workload mine;
+	struct scanner *s;
+	int *pid = NULL;
+	int i, n, o, err;
+	bool no_pfn;
+
+	memset(w, 0, sizeof(*w));
+	n = cgroup_pids(cgpath, &pid);
+	if (n < 0)
+		return n;
+	err = scanner_open(&s, true, cancel_at);
+	if (err)
+		goto out;
+	for (i = 0; i < n && !cancelled(s); i++) {
+		memset(&mine, 0, sizeof(mine));
+		no_pfn = false;
+		if (scan_process(s, pid[i], &ops, &mine, &no_pfn))
+			continue;
+		for (o = 0; o < WL_ORDERS; o++)
+			w->pages[o] += mine.pages[o];
+		w->total += mine.total;
+		w->no_pfn |= no_pfn;
+		w->procs++;
+	}
+	w->interrupted = cancelled(s);
+	scanner_close(s);
+out:
+	free(pid);
 	return err;
 }
 
