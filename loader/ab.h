@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * ab's state, shared by its run loop and sampling (ab.c) and its output
- * (report.c): the arms, their counters, the cgroups' folio sizes.
+ * ab's state, shared by its run loop (ab.c), the arms' sampling (arms.c)
+ * and its output (report.c): the arms, their counters, the cgroups' folio
+ * sizes.
  */
 #ifndef MTHP_POLICY_AB_H
 #define MTHP_POLICY_AB_H
@@ -59,7 +60,7 @@ struct ab {
 	bool warned;
 };
 
-/* ab.c: counters */
+/* arms.c: the arms sampled from the policies table, their counters */
 int cs_find(const struct colset *cs, const char *name);
 long long av(const struct ab *ab, const struct arm *a, const char *col);
 long long av_raw(const struct ab *ab, const struct arm *a, const char *col);

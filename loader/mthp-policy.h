@@ -7,7 +7,9 @@
  * mthp-policy.c  the commands but ab, usage, main and the exit code
  * policy.c       policy objects: open, scope, load, attach, pins, detach
  * sysfs.c        the khugepaged "policies" table, cgroup paths and ids
- * ab.c           ab (side by side comparison): arms, sampling, the run loop
+ * arms.c         the arms of ab and stats: the policies table sampled and
+ *                followed, counters by column name
+ * ab.c           ab (side by side comparison): its arguments and run loop
  * report.c       ab's output: text table, workload view, JSON, Prometheus
  * json_writer.c  the JSON writer report.c writes through
  * workload.c     a cgroup's anonymous memory by folio size: the pagemap and
