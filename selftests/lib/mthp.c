@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -476,4 +477,72 @@ int run_loader(const char *loader, char *const argv[], bool quiet, pid_t *runnin
 		__atomic_store_n(running, 0, __ATOMIC_RELAXED);
 	posix_spawn_file_actions_destroy(&fa);
 	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+unsigned int xorshift(unsigned int *seed)
+{
+	*seed ^= *seed << 13;
+	*seed ^= *seed >> 17;
+	*seed ^= *seed << 5;
+	return *seed;
+}
+
+void pause_us(unsigned int us)
+{
+	struct timespec ts = { 0, us * 1000L };
+
+	if (us)
+		nanosleep(&ts, NULL);
+	else
+		sched_yield();
+}
+
+int part_secs(int argc, char **argv, int secs, int debug_secs)
+{
+	const char *flavour = getenv("MTHP_FLAVOUR");
+	int opt;
+
+	if (flavour && !strcmp(flavour, "debug"))
+		secs = debug_secs;
+	while ((opt = getopt(argc, argv, "t:")) != -1) {
+		if (opt != 't' || atoi(optarg) <= 0) {
+			fprintf(stderr, "usage: %s [-t SECONDS per part]\n", argv[0]);
+			return -1;
+		}
+		secs = atoi(optarg);
+	}
+	return secs;
+}
+
+const unsigned int page_marks[NR_PAGE_MARKS] = { 0, 1, PAGE_SZ / 16, PAGE_SZ / 8 - 1 };
+
+static uint64_t mark_val(size_t pg, uint32_t g, unsigned int m)
+{
+	return (uint64_t)g << 32 | (uint64_t)pg << 4 | m;
+}
+
+void page_stamp(volatile uint64_t *w, size_t pg, uint32_t g)
+{
+	unsigned int m;
+
+	for (m = 0; m < NR_PAGE_MARKS; m++)
+		w[page_marks[m]] = mark_val(pg, g, m);
+}
+
+uint64_t stamp_word(size_t pg, uint32_t g, unsigned int word)
+{
+	unsigned int m;
+
+	for (m = 0; g && m < NR_PAGE_MARKS; m++)
+		if (page_marks[m] == word)
+			return mark_val(pg, g, m);
+	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define PAGE_SZ		4096UL
@@ -110,5 +111,29 @@ void thp_read_stats(struct thp_stats *s);
  * (alloc or failed), for the sizes that have the stat.
  */
 void thp_size_deltas(const long *a, const long *b, char *line, size_t len);
+
+/* CLOCK_MONOTONIC, in seconds. */
+double mono_now(void);
+/* The next of a xorshift sequence (@seed: not 0): cheap, one seed a thread. */
+unsigned int xorshift(unsigned int *seed);
+/* Sleep @us microseconds; 0: only yield the CPU. */
+void pause_us(unsigned int us);
+
+/*
+ * A racing test's time per part: @secs, @debug_secs on the debug kernel
+ * ($MTHP_FLAVOUR), or -t SECONDS.  -1 after a usage message.
+ */
+int part_secs(int argc, char **argv, int secs, int debug_secs);
+
+/*
+ * The racing tests' page values: generation @g of page @pg (the test's
+ * own numbering) in the words page_marks[], every other word zero, so a
+ * stale or misplaced page tells which page and write it came from.
+ */
+#define NR_PAGE_MARKS	4
+extern const unsigned int page_marks[NR_PAGE_MARKS];
+void page_stamp(volatile uint64_t *w, size_t pg, uint32_t g);
+/* Word @word of page @pg after page_stamp() of @g; @g 0: never stamped, zero. */
+uint64_t stamp_word(size_t pg, uint32_t g, unsigned int word);
 
 #endif

@@ -39,7 +39,6 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +57,7 @@
 
 #include "kselftest.h"
 #include "mthp.h"
+#include "watchdog.h"
 
 #define NR_RANGES	16
 #define NR_WORKERS	2	/* worker w owns ranges w, w + NR_WORKERS, ... */
@@ -83,10 +83,6 @@ static void read_kernel_version(void)
 		sscanf(u.release, "%d.%d", &major, &minor);
 	mremap_efault = major < 6 || (major == 6 && minor < 17);
 }
-
-/* The words of a page that carry its value; all others stay zero. */
-static const int marks[] = { 0, 1, WORDS / 2, WORDS - 1 };
-#define NR_MARKS	(sizeof(marks) / sizeof(marks[0]))
 
 /* What a worker may do in a part. */
 enum op {
@@ -192,103 +188,11 @@ static void bail(void)
 	_exit(KSFT_FAIL);
 }
 
-static void on_alarm(int sig)
+/* Where each of our threads is in the kernel. */
+static void dump_tasks(bool stuck)
 {
-	static const char msg[] =
-		"Bail out! collapse_churn: still running past its time limit\n";
-	ssize_t ignored;
-
-	(void)sig;
-	ignored = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)ignored;
-	bail();
-}
-
-/* Where each of our threads is in the kernel, one TAP comment a line. */
-static void dump_tasks(void)
-{
-	char path[384], buf[512];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-	FILE *f;
-
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stack", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		ksft_print_msg("task %s, in the kernel at:\n", de->d_name);
-		while (fgets(buf, sizeof(buf), f))
-			ksft_print_msg("  %s", buf);
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-}
-
-static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t watch_cond;
-static int part_done;
-static double watch_soft, watch_hard;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Late past the soft deadline: say where we are.  Past the hard one: fail. */
-static void *watchdog_fn(void *arg)
-{
-	struct timespec ts;
-	int late = 0;
-
-	(void)arg;
-	pthread_mutex_lock(&watch_lock);
-	while (!part_done) {
-		double t = late ? watch_hard : watch_soft;
-
-		ts.tv_sec = (time_t)t;
-		ts.tv_nsec = (long)((t - ts.tv_sec) * 1e9);
-		if (pthread_cond_timedwait(&watch_cond, &watch_lock, &ts) != ETIMEDOUT ||
-		    part_done)
-			continue;
-		pthread_mutex_unlock(&watch_lock);
-		ksft_print_msg("%s; our tasks:\n", late ? "stuck" : "running late");
-		dump_tasks();
-		if (late) {
-			ksft_print_msg("Bail out! collapse_churn: an access or a thread is stuck\n");
-			bail();
-		}
-		late = 1;
-		pthread_mutex_lock(&watch_lock);
-	}
-	pthread_mutex_unlock(&watch_lock);
-	return NULL;
-}
-
-static void watch_start(pthread_t *tid, double t0, int secs)
-{
-	part_done = 0;
-	watch_soft = t0 + secs + 45;
-	watch_hard = t0 + secs + 200;
-	if (pthread_create(tid, NULL, watchdog_fn, NULL))
-		ksft_exit_fail_msg("pthread_create failed\n");
-	alarm(secs + 260);
-}
-
-static void watch_end(pthread_t tid)
-{
-	pthread_mutex_lock(&watch_lock);
-	part_done = 1;
-	pthread_cond_signal(&watch_cond);
-	pthread_mutex_unlock(&watch_lock);
-	pthread_join(tid, NULL);
-	alarm(0);
+	(void)stuck;
+	watch_dump_tasks(getpid(), NULL, 0);
 }
 
 /* --- pages and their values --- */
@@ -303,14 +207,6 @@ static void count(unsigned long *c, unsigned long n)
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-static unsigned int rnd(unsigned int *seed)
-{
-	*seed ^= *seed << 13;
-	*seed ^= *seed >> 17;
-	*seed ^= *seed << 5;
-	return *seed;
-}
-
 /* Where page i of range r is now: at home, or moved to the spare slot. */
 static char *page_addr(unsigned int r, unsigned int i)
 {
@@ -321,20 +217,13 @@ static char *page_addr(unsigned int r, unsigned int i)
 	return rg->home + (size_t)i * PAGE_SZ;
 }
 
-static uint64_t mark_val(size_t pg, uint32_t g, unsigned int m)
-{
-	return (uint64_t)g << 32 | (uint64_t)pg << 4 | m;
-}
-
 static void write_page(unsigned int r, unsigned int i)
 {
 	volatile uint64_t *w = (volatile uint64_t *)page_addr(r, i);
 	size_t pg = (size_t)r * PMD_PAGES + i;
 	uint32_t g = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
-	unsigned int m;
 
-	for (m = 0; m < NR_MARKS; m++)
-		w[marks[m]] = mark_val(pg, g, m);
+	page_stamp(w, pg, g);
 	gen[pg] = g;
 	loose[pg] = 0;
 	bad[pg] = 0;
@@ -372,17 +261,6 @@ static void report(unsigned int r, unsigned int i, unsigned int word, uint64_t f
 		       (unsigned long long)want, fr);
 }
 
-/* The word's expected value if the page holds generation @g (0: zero). */
-static uint64_t want_word(size_t pg, uint32_t g, unsigned int word)
-{
-	unsigned int m;
-
-	for (m = 0; g && m < NR_MARKS; m++)
-		if (marks[m] == (int)word)
-			return mark_val(pg, g, m);
-	return 0;
-}
-
 /*
  * Compare page i of range r with the model: the marks only (@full == 0)
  * or every word.  A loose page may read its old value or zero, all of
@@ -393,7 +271,7 @@ static int check_page(unsigned int r, unsigned int i, int full)
 {
 	volatile uint64_t *w = (volatile uint64_t *)page_addr(r, i);
 	size_t pg = (size_t)r * PMD_PAGES + i;
-	unsigned int n = full ? WORDS : NR_MARKS, k, word;
+	unsigned int n = full ? WORDS : NR_PAGE_MARKS, k, word;
 	uint32_t g = gen[pg];
 	int zero_ok = loose[pg], old_ok = 1;
 	uint64_t got, first_bad = 0;
@@ -401,9 +279,9 @@ static int check_page(unsigned int r, unsigned int i, int full)
 
 	count(&cnt->checked, 1);
 	for (k = 0; k < n; k++) {
-		word = full ? k : (unsigned int)marks[k];
+		word = full ? k : page_marks[k];
 		got = w[word];
-		if (old_ok && got != want_word(pg, g, word)) {
+		if (old_ok && got != stamp_word(pg, g, word)) {
 			old_ok = 0;
 			first_bad = got;
 			bad_word = word;
@@ -425,7 +303,7 @@ static int check_page(unsigned int r, unsigned int i, int full)
 		bad[pg] = 1;
 		count(&cnt->mismatch, 1);
 		child_bad += in_child;
-		report(r, i, bad_word, first_bad, want_word(pg, g, bad_word));
+		report(r, i, bad_word, first_bad, stamp_word(pg, g, bad_word));
 	}
 	return 1;
 }
@@ -448,16 +326,6 @@ static void error(const char *what, int err)
 	ksft_print_msg("%s: %s\n", what, strerror(err));
 }
 
-static void pause_us(unsigned int us)
-{
-	struct timespec ts = { 0, us * 1000L };
-
-	if (us)
-		nanosleep(&ts, NULL);
-	else
-		sched_yield();
-}
-
 /*
  * Read a block first, so that it maps the zero page and the writes then
  * fault in small pages, not an mTHP: khugepaged has the collapsing to do.
@@ -475,18 +343,18 @@ static void fill(unsigned int r, unsigned int lo, unsigned int hi)
 /* An aligned block of 4..256 pages, [*lo, *hi). */
 static void pick_block(unsigned int *seed, unsigned int *lo, unsigned int *hi)
 {
-	unsigned int nr = 4U << rnd(seed) % 7;
+	unsigned int nr = 4U << xorshift(seed) % 7;
 
-	*lo = rnd(seed) % (PMD_PAGES / nr) * nr;
+	*lo = xorshift(seed) % (PMD_PAGES / nr) * nr;
 	*hi = *lo + nr;
 }
 
 /* Any sub-range of 1..128 pages, aligned or not. */
 static void pick_any(unsigned int *seed, unsigned int *lo, unsigned int *hi)
 {
-	unsigned int nr = 1 + rnd(seed) % 128;
+	unsigned int nr = 1 + xorshift(seed) % 128;
 
-	*lo = rnd(seed) % (PMD_PAGES - nr + 1);
+	*lo = xorshift(seed) % (PMD_PAGES - nr + 1);
 	*hi = *lo + nr;
 }
 
@@ -517,7 +385,7 @@ static void op_dontneed(unsigned int r, unsigned int *seed)
 {
 	unsigned int lo, hi;
 
-	if (rnd(seed) % 2)
+	if (xorshift(seed) % 2)
 		pick_block(seed, &lo, &hi);
 	else
 		pick_any(seed, &lo, &hi);
@@ -559,7 +427,7 @@ static void op_unmap(unsigned int r, unsigned int *seed)
 	struct range *rg = &ranges[r];
 	unsigned int lo, hi, i, k;
 
-	if (rnd(seed) % 2)
+	if (xorshift(seed) % 2)
 		pick_block(seed, &lo, &hi);
 	else
 		pick_any(seed, &lo, &hi);
@@ -570,13 +438,13 @@ static void op_unmap(unsigned int r, unsigned int *seed)
 		return;
 	}
 	for (k = 0; k < 16; k++) {
-		i = rnd(seed) % PMD_PAGES;
+		i = xorshift(seed) % PMD_PAGES;
 		if (i >= lo && i < hi)
 			continue;
 		check_page(r, i, 0);
 		write_page(r, i);
 	}
-	pause_us(rnd(seed) % 300);
+	pause_us(xorshift(seed) % 300);
 	if (map_fresh(rg->home + (size_t)lo * PAGE_SZ, (size_t)(hi - lo) * PAGE_SZ,
 		      PROT_READ | PROT_WRITE)) {
 		__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);	/* the range has a hole */
@@ -616,7 +484,7 @@ static void op_move(unsigned int r, unsigned int *seed)
 		hi = rg->mv_hi;
 		rg->mv_lo = rg->mv_hi = rg->mv_shift = 0;
 	} else {
-		switch (rnd(seed) % 3) {
+		switch (xorshift(seed) % 3) {
 		case 0:
 			lo = 0;
 			hi = PMD_PAGES;
@@ -628,7 +496,7 @@ static void op_move(unsigned int r, unsigned int *seed)
 			pick_any(seed, &lo, &hi);
 			break;
 		}
-		shift = shifts[rnd(seed) % (sizeof(shifts) / sizeof(shifts[0]))];
+		shift = shifts[xorshift(seed) % (sizeof(shifts) / sizeof(shifts[0]))];
 		if (hi + shift > PMD_PAGES)
 			shift = 0;
 		len = (size_t)(hi - lo) * PAGE_SZ;
@@ -658,7 +526,7 @@ static void op_move(unsigned int r, unsigned int *seed)
 	/* Whatever moved, read it where it is now, and write some of it. */
 	for (unsigned int i = lo; i < hi; i++) {
 		check_page(r, i, i % 8 == 0);
-		if (rnd(seed) % 16 == 0)
+		if (xorshift(seed) % 16 == 0)
 			write_page(r, i);
 	}
 }
@@ -670,7 +538,7 @@ static void op_move(unsigned int r, unsigned int *seed)
 static void op_resize(unsigned int r, unsigned int *seed)
 {
 	struct range *rg = &ranges[r];
-	unsigned int k = 1 + rnd(seed) % (PMD_PAGES - 1), i, n;
+	unsigned int k = 1 + xorshift(seed) % (PMD_PAGES - 1), i, n;
 	char *last;
 	void *p;
 
@@ -683,11 +551,11 @@ static void op_resize(unsigned int r, unsigned int *seed)
 		return;
 	}
 	for (n = 0; n < 16; n++) {
-		i = rnd(seed) % k;
+		i = xorshift(seed) % k;
 		check_page(r, i, 0);
 		write_page(r, i);
 	}
-	pause_us(rnd(seed) % 300);
+	pause_us(xorshift(seed) % 300);
 	p = mremap(last, PAGE_SZ, (size_t)(PMD_PAGES - k + 1) * PAGE_SZ, 0);
 	if (p == MAP_FAILED) {
 		error("mremap grow in place", errno);
@@ -705,7 +573,7 @@ static void op_free(unsigned int r, unsigned int *seed, int pageout)
 {
 	unsigned int lo, hi, i;
 
-	if (rnd(seed) % 2)
+	if (xorshift(seed) % 2)
 		pick_block(seed, &lo, &hi);
 	else
 		pick_any(seed, &lo, &hi);
@@ -717,7 +585,7 @@ static void op_free(unsigned int r, unsigned int *seed, int pageout)
 		advise(r, lo, hi, MADV_PAGEOUT, "MADV_PAGEOUT");
 	/* Some are written again (defined), some read, some left for later. */
 	for (i = lo; i < hi; i++) {
-		switch (rnd(seed) % 4) {
+		switch (xorshift(seed) % 4) {
 		case 0:
 			write_page(r, i);
 			break;
@@ -733,20 +601,20 @@ static void op_reclaim(unsigned int r, unsigned int *seed, int advice, const cha
 {
 	unsigned int lo, hi, i;
 
-	if (rnd(seed) % 4 == 0) {
+	if (xorshift(seed) % 4 == 0) {
 		lo = 0;
 		hi = PMD_PAGES;
-	} else if (rnd(seed) % 2) {
+	} else if (xorshift(seed) % 2) {
 		pick_block(seed, &lo, &hi);
 	} else {
 		pick_any(seed, &lo, &hi);
 	}
 	if (advise(r, lo, hi, advice, name))
 		return;
-	pause_us(rnd(seed) % 200);
+	pause_us(xorshift(seed) % 200);
 	/* Swap-in by reads and by writes, or left for khugepaged to find. */
 	for (i = lo; i < hi; i++) {
-		switch (rnd(seed) % 4) {
+		switch (xorshift(seed) % 4) {
 		case 0:
 			check_page(r, i, 1);
 			break;
@@ -779,13 +647,13 @@ static void fork_child(struct worker *w)
 	for (r = w->id; r < NR_RANGES; r += NR_WORKERS)
 		check_range(r, 1);
 	for (k = 0; k < 64; k++) {
-		r = w->id + rnd(&w->seed) % (NR_RANGES / NR_WORKERS) * NR_WORKERS;
+		r = w->id + xorshift(&w->seed) % (NR_RANGES / NR_WORKERS) * NR_WORKERS;
 		if (k % 16 == 0) {
 			pick_block(&w->seed, &lo, &hi);
 			if (!advise(r, lo, hi, MADV_DONTNEED, "MADV_DONTNEED"))
 				model_zero(r, lo, hi);
 		}
-		lo = rnd(&w->seed) % PMD_PAGES;
+		lo = xorshift(&w->seed) % PMD_PAGES;
 		check_page(r, lo, 0);
 		write_page(r, lo);
 	}
@@ -812,7 +680,7 @@ static void op_fork(struct worker *w, unsigned int r)
 	count(&cnt->forks, 1);
 	/* The parent writes the same ranges meanwhile: COW on both sides. */
 	for (k = 0; k < 64; k++) {
-		unsigned int i = rnd(&w->seed) % PMD_PAGES;
+		unsigned int i = xorshift(&w->seed) % PMD_PAGES;
 
 		check_page(r, i, 0);
 		write_page(r, i);
@@ -895,8 +763,9 @@ static void op_uffd(unsigned int r, unsigned int *seed)
 	if (uffd < 0 || rg->mv_hi > rg->mv_lo)
 		return;
 	pick_block(seed, &lo, &hi);
-	if (rnd(seed) % 2) {
-		unsigned int a = lo + rnd(seed) % (hi - lo), b = a + 1 + rnd(seed) % (hi - a);
+	if (xorshift(seed) % 2) {
+		unsigned int a = lo + xorshift(seed) % (hi - lo);
+		unsigned int b = a + 1 + xorshift(seed) % (hi - a);
 
 		if (advise(r, a, b, MADV_DONTNEED, "MADV_DONTNEED"))
 			return;
@@ -921,7 +790,7 @@ static void op_uffd(unsigned int r, unsigned int *seed)
 	for (i = lo; i < hi; i++)
 		faulted[(size_t)r * PMD_PAGES + i] = 0;
 	/* Leave khugepaged a moment with the range registered. */
-	pause_us(rnd(seed) % 2000);
+	pause_us(xorshift(seed) % 2000);
 	for (i = lo; i < hi; i++) {
 		if (pm[i - lo] & (PM_PRESENT | PM_SWAP))
 			continue;
@@ -936,7 +805,7 @@ static void op_uffd(unsigned int r, unsigned int *seed)
 	/* The rest of the sub-range, and some writes, while registered. */
 	for (i = lo; i < hi; i++) {
 		check_page(r, i, 0);
-		if (rnd(seed) % 4 == 0)
+		if (xorshift(seed) % 4 == 0)
 			write_page(r, i);
 	}
 	ur.start = reg.range.start;
@@ -955,8 +824,8 @@ static void *worker_fn(void *arg)
 	/* khugepaged runs at nice 19: at nice 0 our loops left it no CPU. */
 	setpriority(PRIO_PROCESS, 0, 19);
 	while (!stopped()) {
-		r = w->id + rnd(&w->seed) % (NR_RANGES / NR_WORKERS) * NR_WORKERS;
-		op = rnd(&w->seed) % NR_OPS;
+		r = w->id + xorshift(&w->seed) % (NR_RANGES / NR_WORKERS) * NR_WORKERS;
+		op = xorshift(&w->seed) % NR_OPS;
 		if (!(w->ops & (1U << op)))
 			continue;
 		count(&cnt->ops[op], 1);
@@ -967,7 +836,7 @@ static void *worker_fn(void *arg)
 			break;
 		case OP_REWRITE:
 			for (i = 0; i < 8; i++) {
-				lo = rnd(&w->seed) % PMD_PAGES;
+				lo = xorshift(&w->seed) % PMD_PAGES;
 				check_page(r, lo, 0);
 				write_page(r, lo);
 			}
@@ -1007,7 +876,7 @@ static void *worker_fn(void *arg)
 			break;
 		}
 		/* A breath for khugepaged between operations. */
-		pause_us(rnd(&w->seed) % 100);
+		pause_us(xorshift(&w->seed) % 100);
 	}
 	/* Everything moved comes home for the final check. */
 	for (r = w->id; r < NR_RANGES; r += NR_WORKERS)
@@ -1278,11 +1147,11 @@ static int setup_ranges(void)
 			continue;
 		}
 		for (lo = 0; lo < PMD_PAGES; lo = hi) {
-			hi = lo + (4U << rnd(&seed) % 7);
+			hi = lo + (4U << xorshift(&seed) % 7);
 			if (hi > PMD_PAGES || lo % (hi - lo)) {
 				hi = lo + 4;
 			}
-			if (rnd(&seed) % 2)
+			if (xorshift(&seed) % 2)
 				fill(r, lo, hi);
 		}
 	}
@@ -1345,8 +1214,9 @@ static void run_part(const struct part *p, int secs)
 	swpout = vmstat("pswpout");
 	swpin = vmstat("pswpin");
 	pmd_collapses = vmstat("thp_collapse_alloc");
-	t0 = now();
-	watch_start(&watchdog, t0, secs);
+	t0 = mono_now();
+	if (watch_start(&watchdog, t0, secs))
+		ksft_exit_fail_msg("pthread_create failed\n");
 	if (start_collapsing(p))
 		ksft_exit_fail_msg("%s: THP setup failed\n", p->name);
 	fflush(stdout);
@@ -1376,7 +1246,7 @@ static void run_part(const struct part *p, int secs)
 	 */
 	while (!stopped()) {
 		struct thp_stats cur;
-		double t = now();
+		double t = mono_now();
 
 		if (t >= t0 + 2 * secs)
 			break;
@@ -1387,7 +1257,7 @@ static void run_part(const struct part *p, int secs)
 		}
 		usleep(100000);
 	}
-	t1 = now();
+	t1 = mono_now();
 	/* The handler goes last: a worker may be in a fault it must answer. */
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < NR_WORKERS; i++)
@@ -1407,7 +1277,7 @@ static void run_part(const struct part *p, int secs)
 	thp_read_stats(&after);
 	for (i = 0; i < NR_RANGES; i++)
 		check_range(i, 1);
-	t2 = now();
+	t2 = mono_now();
 	watch_end(watchdog);
 
 	ksft_print_msg("%s: %.1f s of racing, %.1f s in all\n", p->name, t1 - t0, t2 - t0);
@@ -1468,20 +1338,14 @@ static void run_part(const struct part *p, int secs)
 
 int main(int argc, char **argv)
 {
-	const char *flavour = getenv("MTHP_FLAVOUR"), *why;
 	/* make check's share (make stress: minutes); the debug kernel is slower. */
-	int secs = flavour && !strcmp(flavour, "debug") ? 8 : 10, opt;
+	int secs = part_secs(argc, argv, 10, 8);
 	char loader_path[512], pol[64];
-	pthread_condattr_t attr;
 	unsigned int i, n_memcg;
+	const char *why;
 
-	while ((opt = getopt(argc, argv, "t:")) != -1) {
-		if (opt != 't' || atoi(optarg) <= 0) {
-			fprintf(stderr, "usage: %s [-t SECONDS per part]\n", argv[0]);
-			return KSFT_FAIL;
-		}
-		secs = atoi(optarg);
-	}
+	if (secs < 0)
+		return KSFT_FAIL;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
 	read_kernel_version();
@@ -1492,12 +1356,9 @@ int main(int argc, char **argv)
 	cnt = mmap(NULL, sizeof(*cnt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (cnt == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&watch_cond, &attr);
 	thp_save_knobs();
 	atexit(thp_restore_knobs);
-	signal(SIGALRM, on_alarm);
+	watch_init("collapse_churn", "an access or a thread is stuck", dump_tasks, bail);
 	if (thp_write("enabled", "madvise"))
 		ksft_exit_fail_msg("THP setup failed\n");
 	if (file_key_value("/proc/meminfo", "SwapTotal:") <= 0)

@@ -27,7 +27,6 @@
  *
  * Usage: collapse_races [-t SECONDS]   (racing time per part)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -40,13 +39,13 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kselftest.h"
 #include "mthp.h"
+#include "watchdog.h"
 
 #define NR_RANGES	32
 #define NR_PAGES	(NR_RANGES * PMD_PAGES)
@@ -57,10 +56,6 @@
 #define RACE_ORDERS	(1U << 2 | 1U << 3 | 1U << 4)
 
 #define COMPACT_PATH	"/proc/sys/vm/compact_memory"
-
-/* The words of a page that carry its value; all others stay zero. */
-static const int marks[] = { 0, 1, WORDS / 2, WORDS - 1 };
-#define NR_MARKS	(sizeof(marks) / sizeof(marks[0]))
 
 /*
  * Where part 1 splits each range: page-aligned, never PMD-aligned; some
@@ -92,22 +87,6 @@ struct child_counts {
 static struct child_counts *kids;
 static pid_t compactor_pid, fragmenter_pid;
 
-/* A small file, NUL-terminated; false if it cannot be read or is empty. */
-static bool read_text(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return true;
-}
-
 static void end_children(void)
 {
 	if (compactor_pid > 0)
@@ -123,79 +102,18 @@ static void bail(void)
 	_exit(KSFT_FAIL);
 }
 
-/* The last safety net, if the watchdog thread below is stuck too. */
-static void on_alarm(int sig)
-{
-	static const char msg[] =
-		"Bail out! collapse_races: still running past its time limit\n";
-	ssize_t ignored;
-
-	(void)sig;
-	ignored = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)ignored;
-	bail();
-}
-
 /* --- the watchdog: what each of our tasks is doing when a part runs late --- */
 
-static void print_file_line(const char *tag, const char *path)
-{
-	char buf[4096];
-
-	if (!read_text(path, buf, sizeof(buf)))
-		return;
-	/* One message per line, so that each stays a TAP comment. */
-	for (char *save, *line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		ksft_print_msg("%s%s\n", tag, line);
-}
-
-/* The one-letter state of a task (R, S, D, ...), from its stat. */
-static char task_state(const char *path)
-{
-	char buf[512], *p;
-
-	if (!read_text(path, buf, sizeof(buf)))
-		return '?';
-	/* The name in parentheses may hold anything: the state follows the last ')'. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] ? p[2] : '?';
-}
-
-static void dump_tasks(pid_t pid, const char *who)
-{
-	char dir[64], path[384];	/* dir, a d_name of up to 255, a file */
-	pid_t self = (pid_t)syscall(SYS_gettid);
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/task", pid);
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || atoi(de->d_name) == self)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/stat", dir, de->d_name);
-		ksft_print_msg("%s task %s, state %c, in the kernel at:\n", who, de->d_name,
-			       task_state(path));
-		snprintf(path, sizeof(path), "%s/%s/stack", dir, de->d_name);
-		print_file_line("  ", path);
-	}
-	closedir(d);
-}
-
-static void dump_all(const char *why, int sysrq)
+static void dump_all(bool stuck)
 {
 	int fd;
 
-	ksft_print_msg("%s; our tasks:\n", why);
-	dump_tasks(getpid(), "test");
+	watch_dump_tasks(getpid(), "test", WATCH_STATE | WATCH_NOT_SELF);
 	if (compactor_pid > 0)
-		dump_tasks(compactor_pid, "compactor");
+		watch_dump_tasks(compactor_pid, "compactor", WATCH_STATE | WATCH_NOT_SELF);
 	if (fragmenter_pid > 0)
-		dump_tasks(fragmenter_pid, "fragmenter");
-	if (!sysrq)
+		watch_dump_tasks(fragmenter_pid, "fragmenter", WATCH_STATE | WATCH_NOT_SELF);
+	if (!stuck)
 		return;
 	/* The kernel's list of blocked tasks, into the log the runner shows. */
 	fd = open("/proc/sysrq-trigger", O_WRONLY);
@@ -206,81 +124,7 @@ static void dump_all(const char *why, int sysrq)
 	}
 }
 
-static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
-static int part_done;
-static double watch_soft, watch_hard;	/* CLOCK_MONOTONIC deadlines */
-
-/*
- * A part past its soft deadline is slow (a loaded host, a debug kernel):
- * say where its tasks are and go on.  Past the hard one it is stuck: say
- * where again (a stack that has not moved is a hang), and fail.
- */
-static void *watchdog_fn(void *arg)
-{
-	struct timespec ts;
-	int late = 0, rc = 0;
-
-	(void)arg;
-	pthread_mutex_lock(&watch_lock);
-	while (!part_done) {
-		double t = late ? watch_hard : watch_soft;
-
-		ts.tv_sec = (time_t)t;
-		ts.tv_nsec = (long)((t - ts.tv_sec) * 1e9);
-		rc = pthread_cond_timedwait(&watch_cond, &watch_lock, &ts);
-		if (rc != ETIMEDOUT || part_done)
-			continue;
-		pthread_mutex_unlock(&watch_lock);
-		if (!late) {
-			dump_all("running late", 0);
-			late = 1;
-		} else {
-			dump_all("stuck", 1);
-			ksft_print_msg("Bail out! collapse_races: still running past its time limit: an access or a thread is stuck\n");
-			bail();
-		}
-		pthread_mutex_lock(&watch_lock);
-	}
-	pthread_mutex_unlock(&watch_lock);
-	return NULL;
-}
-
-static void watch_start(pthread_t *tid, double t0, int secs)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&watch_cond, &attr);
-	part_done = 0;
-	/* The tail is a second or two; a loaded debug kernel took 77 s once. */
-	watch_soft = t0 + secs + 45;
-	watch_hard = t0 + secs + 200;
-	if (pthread_create(tid, NULL, watchdog_fn, NULL))
-		ksft_exit_fail_msg("pthread_create failed\n");
-	alarm(secs + 260);
-}
-
-static void watch_end(pthread_t tid)
-{
-	pthread_mutex_lock(&watch_lock);
-	part_done = 1;
-	pthread_cond_signal(&watch_cond);
-	pthread_mutex_unlock(&watch_lock);
-	pthread_join(tid, NULL);
-	alarm(0);
-}
-
 /* --- pages and their values --- */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int stopped(void)
 {
@@ -292,22 +136,9 @@ static void count(unsigned long *c, unsigned long n)
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-static unsigned int rnd(unsigned int *seed)
-{
-	*seed ^= *seed << 13;
-	*seed ^= *seed >> 17;
-	*seed ^= *seed << 5;
-	return *seed;
-}
-
 static volatile uint64_t *page_at(size_t pg)
 {
 	return (volatile uint64_t *)(mem + pg * PAGE_SZ);
-}
-
-static uint64_t mark_val(size_t pg, uint32_t g, unsigned int m)
-{
-	return (uint64_t)g << 32 | (uint64_t)pg << 4 | m;
 }
 
 /* Only the page's owner thread calls this (or main, with no thread left). */
@@ -315,10 +146,8 @@ static void write_page(size_t pg)
 {
 	volatile uint64_t *w = page_at(pg);
 	uint32_t g = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
-	unsigned int m;
 
-	for (m = 0; m < NR_MARKS; m++)
-		w[marks[m]] = mark_val(pg, g, m);
+	page_stamp(w, pg, g);
 	gen[pg] = g;
 	bad[pg] = 0;
 }
@@ -340,17 +169,14 @@ static void report(size_t pg, unsigned int word, uint64_t found, uint64_t want)
 static int check_page(size_t pg, int full)
 {
 	volatile uint64_t *w = page_at(pg);
-	unsigned int i, m;
 	uint64_t want, got;
+	unsigned int i;
 
 	count(&n_checked, 1);
-	for (i = 0; i < (full ? WORDS : NR_MARKS); i++) {
-		unsigned int word = full ? i : (unsigned int)marks[i];
+	for (i = 0; i < (full ? WORDS : NR_PAGE_MARKS); i++) {
+		unsigned int word = full ? i : page_marks[i];
 
-		want = 0;
-		for (m = 0; gen[pg] && m < NR_MARKS; m++)
-			if (marks[m] == (int)word)
-				want = mark_val(pg, gen[pg], m);
+		want = stamp_word(pg, gen[pg], word);
 		got = w[word];
 		if (got == want)
 			continue;
@@ -393,12 +219,12 @@ struct worker {
  */
 static void churn(struct worker *w, unsigned int r, unsigned int end)
 {
-	unsigned int order = 2 + rnd(&w->seed) % 3, nr = 1U << order, start, i;
+	unsigned int order = 2 + xorshift(&w->seed) % 3, nr = 1U << order, start, i;
 	size_t base = (size_t)r * PMD_PAGES;
 
 	if (end < nr)
 		return;
-	start = rnd(&w->seed) % (end / nr) * nr;
+	start = xorshift(&w->seed) % (end / nr) * nr;
 	if (madvise(mem + (base + start) * PAGE_SZ, nr * PAGE_SZ, MADV_DONTNEED)) {
 		ksft_print_msg("MADV_DONTNEED: %s\n", strerror(errno));
 		count(&n_errors, 1);
@@ -410,7 +236,7 @@ static void churn(struct worker *w, unsigned int r, unsigned int end)
 		check_page(base + i, 0);
 	}
 	for (i = start; i < start + nr; i++)
-		if (rnd(&w->seed) % 2)
+		if (xorshift(&w->seed) % 2)
 			write_page(base + i);
 }
 
@@ -421,8 +247,8 @@ static void *worker_fn(void *arg)
 
 	be_nice();
 	while (!stopped()) {
-		unsigned int r = w->first + rnd(&w->seed) % nr * w->step;
-		unsigned int end = lower_end[r], op = rnd(&w->seed) % 8, i;
+		unsigned int r = w->first + xorshift(&w->seed) % nr * w->step;
+		unsigned int end = lower_end[r], op = xorshift(&w->seed) % 8, i;
 		size_t base = (size_t)r * PMD_PAGES;
 
 		if (op < 4) {
@@ -430,7 +256,7 @@ static void *worker_fn(void *arg)
 		} else if (op < 7) {
 			/* Rewrite a few pages in place, wherever they are. */
 			for (i = 0; i < 8; i++) {
-				size_t pg = base + rnd(&w->seed) % end;
+				size_t pg = base + xorshift(&w->seed) % end;
 
 				check_page(pg, 0);
 				write_page(pg);
@@ -441,16 +267,6 @@ static void *worker_fn(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static void pause_us(unsigned int us)
-{
-	struct timespec ts = { 0, us * 1000L };
-
-	if (us)
-		nanosleep(&ts, NULL);
-	else
-		sched_yield();
 }
 
 static int set_upper_prot(unsigned int r, int prot)
@@ -484,7 +300,7 @@ static void *splitter_fn(void *arg)
 		__atomic_store_n(&cur_split, 1, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&phase, 1, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&prot_lock);
-		pause_us(rnd(&seed) % 400);
+		pause_us(xorshift(&seed) % 400);
 
 		pthread_mutex_lock(&prot_lock);
 		if (set_upper_prot(r, PROT_READ | PROT_WRITE)) {
@@ -495,7 +311,7 @@ static void *splitter_fn(void *arg)
 		__atomic_add_fetch(&phase, 1, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&prot_lock);
 		count(&n_splits, 1);
-		pause_us(rnd(&seed) % 400);
+		pause_us(xorshift(&seed) % 400);
 		r = (r + 1) % NR_RANGES;
 	}
 	return NULL;
@@ -532,7 +348,7 @@ static void *neighbour_fn(void *arg)
 		if (!cur_split && cur_range == (int)r) {
 			for (i = 0; i < 4; i++) {
 				size_t pg = base + lower_end[r] +
-					    rnd(&seed) % (PMD_PAGES - lower_end[r]);
+					    xorshift(&seed) % (PMD_PAGES - lower_end[r]);
 
 				check_page(pg, 0);
 				write_page(pg);
@@ -561,7 +377,7 @@ static pid_t start_compactor(double until)
 	if (pid)
 		return pid;
 	child_setup();
-	while (now() < until) {
+	while (mono_now() < until) {
 		int fd = open(COMPACT_PATH, O_WRONLY);
 
 		if (fd < 0)
@@ -591,7 +407,7 @@ static pid_t start_fragmenter(double until)
 	if (pid)
 		return pid;
 	child_setup();
-	for (round = 0; now() < until; round++) {
+	for (round = 0; mono_now() < until; round++) {
 		char **p = &slot[round % FRAG_SLOTS];
 
 		if (*p)
@@ -606,7 +422,7 @@ static pid_t start_fragmenter(double until)
 		/* Small pages only: the child has no MADV_HUGEPAGE. */
 		for (off = 0; off < FRAG_SZ; off += PAGE_SZ)
 			(*p)[off] = 1;
-		for (off = 0; off < FRAG_SZ && now() < until; off += 2 * PAGE_SZ)
+		for (off = 0; off < FRAG_SZ && mono_now() < until; off += 2 * PAGE_SZ)
 			madvise(*p + off, PAGE_SZ, MADV_DONTNEED);
 		__atomic_add_fetch(&kids->frag_rounds, 1, __ATOMIC_RELAXED);
 	}
@@ -667,7 +483,7 @@ static int setup_ranges(int split)
 		lower_end[r] = split ? split_points[r % (sizeof(split_points) /
 							 sizeof(split_points[0]))] : PMD_PAGES;
 		for (i = 0; i < PMD_PAGES; i++)
-			if (rnd(&seed) % 8 < 3)
+			if (xorshift(&seed) % 8 < 3)
 				write_page((size_t)r * PMD_PAGES + i);
 	}
 	return 0;
@@ -722,8 +538,9 @@ static void run_part(const char *name, int migration, int secs)
 	if (setup_ranges(!migration))
 		ksft_exit_fail_msg("%s: setting up the ranges failed\n", name);
 	read_stats(&before);
-	t0 = now();
-	watch_start(&watchdog, t0, secs);
+	t0 = mono_now();
+	if (watch_start(&watchdog, t0, secs))
+		ksft_exit_fail_msg("pthread_create failed\n");
 	if (start_collapsing())
 		ksft_exit_fail_msg("%s: THP setup failed\n", name);
 	if (migration) {
@@ -748,27 +565,27 @@ static void run_part(const char *name, int migration, int secs)
 	     pthread_create(&neighbour, NULL, neighbour_fn, (void *)(uintptr_t)0x7654321)))
 		ksft_exit_fail_msg("pthread_create failed\n");
 
-	while (!stopped() && now() < t0 + secs)
+	while (!stopped() && mono_now() < t0 + secs)
 		usleep(100000);
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
-	t1 = now();
+	t1 = mono_now();
 	if (!migration) {
 		pthread_join(splitter, NULL);
 		pthread_join(neighbour, NULL);
 	}
 	for (i = 0; i < 2; i++)
 		pthread_join(workers[i].tid, NULL);
-	t_join = now();
+	t_join = mono_now();
 	if (migration) {
 		end_children();
 		waitpid(compactor_pid, NULL, 0);
 		waitpid(fragmenter_pid, NULL, 0);
 		compactor_pid = fragmenter_pid = 0;
 	}
-	t_reap = now();
+	t_reap = mono_now();
 	read_stats(&after);
 	final_check();
-	t2 = now();
+	t2 = mono_now();
 	watch_end(watchdog);
 
 	ksft_print_msg("%s: %.1f s of racing, %.1f s in all\n", name, t1 - t0, t2 - t0);
@@ -795,20 +612,14 @@ static void run_part(const char *name, int migration, int secs)
 
 int main(int argc, char **argv)
 {
-	const char *flavour = getenv("MTHP_FLAVOUR");
 	/*
 	 * make check's share; make stress runs it for minutes.  The debug
 	 * kernel is several times slower: fewer rounds in the same time.
 	 */
-	int secs = flavour && !strcmp(flavour, "debug") ? 20 : 30, opt;
+	int secs = part_secs(argc, argv, 30, 20);
 
-	while ((opt = getopt(argc, argv, "t:")) != -1) {
-		if (opt != 't' || atoi(optarg) <= 0) {
-			fprintf(stderr, "usage: %s [-t SECONDS per part]\n", argv[0]);
-			return KSFT_FAIL;
-		}
-		secs = atoi(optarg);
-	}
+	if (secs < 0)
+		return KSFT_FAIL;
 	/* Line-buffered: what was printed survives an _exit() from the alarm. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
@@ -822,7 +633,9 @@ int main(int argc, char **argv)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
 	thp_save_knobs();
 	atexit(thp_restore_knobs);
-	signal(SIGALRM, on_alarm);
+	watch_init("collapse_races",
+		   "still running past its time limit: an access or a thread is stuck",
+		   dump_all, bail);
 	if (thp_write("enabled", "madvise"))
 		ksft_exit_fail_msg("THP setup failed\n");
 
