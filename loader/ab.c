@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,18 +57,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int parse_secs(const char *opt, const char *arg, double *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtod(arg, &end);
-	if (errno || end == arg || *end || !isfinite(*v) || *v <= 0 || *v > 1e9)
-		return fail(-EINVAL, "ab: %s needs a positive number of seconds, not '%s'",
-			    opt, arg);
-	return 0;
 }
 
 static int bad_arm(const char *arg, const char *why)
@@ -375,7 +362,7 @@ int cmd_ab(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "i:d:jp:kh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
-			err = parse_secs("--interval", optarg, &ab.interval);
+			err = parse_secs("ab", "--interval", optarg, &ab.interval);
 			if (err)
 				return err;
 			if (ab.interval < 0.1)
@@ -383,7 +370,7 @@ int cmd_ab(int argc, char **argv)
 					    optarg);
 			break;
 		case 'd':
-			err = parse_secs("--duration", optarg, &ab.duration);
+			err = parse_secs("ab", "--duration", optarg, &ab.duration);
 			if (err)
 				return err;
 			break;

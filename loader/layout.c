@@ -255,7 +255,8 @@ static int layout_pid(struct layout *l, struct scanner *s, int pid)
 		print_sizes(l, stdout, l->proc);
 		printf("\n");
 	}
-	for (o = 0; o < WL_ORDERS; o++)
+	/* The totals count the processes walked whole, as "done" does. */
+	for (o = 0; o < WL_ORDERS && !err; o++)
 		l->all[o] += l->proc[o];
 	return err;
 }
@@ -298,6 +299,7 @@ int cmd_layout(int argc, char **argv)
 	char label[16];
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "rjc:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -313,6 +315,8 @@ int cmd_layout(int argc, char **argv)
 			layout_usage(stdout);
 			return 0;
 		default:
+			fail(-EINVAL, "layout: unknown option, or an option without its value: %s",
+			     argv[optind - 1]);
 			layout_usage(stderr);
 			usage_error = true;
 			return -EINVAL;
@@ -401,18 +405,23 @@ int cmd_layout(int argc, char **argv)
 		done += !err;
 		err = 0;
 	}
-	if (l.json) {
-		jw_end_array(&l.jw);
-		json_sizes(&l, "folios_kib", l.all);
-		jw_end_object(&l.jw);
-		printf("\n");
-	} else {
+	if (!l.json) {
 		printf("total: %d process%s, resident %lluK", done, done == 1 ? "" : "es",
 		       kib(&l, sum(l.all)));
 		print_sizes(&l, stdout, l.all);
 		printf("\n");
 	}
 out:
+	/* Whole JSON even after an error (said on stderr): scripts parse it. */
+	if (l.json && s) {
+		jw_end_array(&l.jw);
+		if (err)
+			jw_string_field(&l.jw, "error", strerror(-err));
+		else
+			json_sizes(&l, "folios_kib", l.all);
+		jw_end_object(&l.jw);
+		printf("\n");
+	}
 	if (l.rf)
 		fclose(l.rf);
 	free(l.rbuf);

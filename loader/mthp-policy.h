@@ -59,6 +59,8 @@ void on_signal(int sig);
 void block_stop_signals(sigset_t *orig);
 void wait_signal(double secs, const sigset_t *orig);
 int pmd_order(void);
+/* @arg as seconds, > 0 and finite, into *v; else a message for @cmd's @opt. */
+int parse_secs(const char *cmd, const char *opt, const char *arg, double *v);
 /* The mTHP orders khugepaged collapses into: 2 (16K with 4K pages) .. PMD. */
 #define MIN_COLLAPSE_ORDER	2
 

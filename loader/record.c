@@ -134,7 +134,7 @@ static int on_record(void *ctx, void *data, size_t size)
 		       h->default_nr * sizeof(struct mthp_policy_chunk), 0,
 		       (r->g.max_chunks - h->default_nr) * sizeof(struct mthp_policy_chunk));
 	if (fwrite(r->buf, r->g.size, 1, r->f) != 1) {
-		r->err = -errno;
+		r->err = errno ? -errno : -EIO;
 		fail(r->err, "cannot write %s: %s", r->path, strerror(-r->err));
 		return r->err;
 	}
@@ -174,17 +174,20 @@ static bool path_covers(const char *a, const char *b)
 /*
  * The recording holds the kernel's default plan: wherever an active
  * policy plans some of the recorded ranges, that is not the plan that
- * stood.  1 and its name and place if there is one, else 0.
+ * stood.  1 and its name and place if there is one, 0 if none, or a
+ * negative errno: without the table, record cannot tell.
  */
 static int active_in_scope(const struct scope *s, char *name, size_t len, char *where,
 			   size_t wlen)
 {
 	char path[PATH_MAX];
 	struct ptable t;
-	int i, found = 0;
+	int i, found = 0, err;
 
-	if (ptable_read(&t))
-		return 0;	/* no table: only the system-wide policy, checked below */
+	err = ptable_read(&t);
+	if (err)
+		return fail(err, "record: cannot read the policies table %s: %s", POLICIES,
+			    strerror(-err));
 	for (i = 0; i < t.nrows && !found; i++) {
 		const struct prow *row = &t.rows[i];
 
@@ -276,7 +279,7 @@ int cmd_record(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char cur[64], where[PATH_MAX + 64], what[PATH_MAX], *end;
+	char cur[64], where[PATH_MAX + 64], what[PATH_MAX];
 	struct recording r = { .err = 0 };
 	struct rec_file_header h;
 	struct policy_recorder *skel = NULL;
@@ -295,10 +298,9 @@ int cmd_record(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+d:c:f", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
-			secs = strtod(optarg, &end);
-			if (*end || !(secs > 0))
-				return fail(-EINVAL, "record: --duration needs a positive number of seconds, not '%s'",
-					    optarg);
+			err = parse_secs("record", "--duration", optarg, &secs);
+			if (err)
+				return err;
 			break;
 		case 'c':
 			cg = optarg;
@@ -307,6 +309,8 @@ int cmd_record(int argc, char **argv)
 			force = true;
 			break;
 		default:
+			fail(-EINVAL, "record: unknown option, or an option without its value: %s",
+			     argv[optind - 1]);
 			return record_usage();
 		}
 	}
@@ -331,7 +335,10 @@ int cmd_record(int argc, char **argv)
 	if (scope_holder(&s, cur, sizeof(cur)) > 0)
 		return fail(-EEXIST, "record: shadow policy '%s' is attached %s already, where the recorder goes; detach it first (mthp-policy detach%s)",
 			    cur, where, scope_opts(&s, what, sizeof(what)));
-	if (active_in_scope(&s, cur, sizeof(cur), what, sizeof(what))) {
+	err = active_in_scope(&s, cur, sizeof(cur), what, sizeof(what));
+	if (err < 0)
+		return err;
+	if (err) {
 		if (!force)
 			return fail(-EBUSY, "record: active policy '%s' (%s) plans ranges of the recorded scope; a recording holds the kernel's default plan, not the plan that stood: detach it, or record anyway with --force",
 				    cur, what);
@@ -357,21 +364,12 @@ int cmd_record(int argc, char **argv)
 	r.buf = malloc(r.g.size);
 	if (!r.buf)
 		return fail(-ENOMEM, "record: out of memory");
-	r.f = fopen(r.path, "w");
-	if (!r.f) {
-		err = -errno;
-		fail(err, "record: cannot create %s: %s", r.path, strerror(-err));
-		goto out_buf;
-	}
-	err = write_header(&r, &h);
-	if (err)
-		goto out_file;
 
 	skel = policy_recorder__open();
 	if (!skel) {
 		err = -errno;
 		fail(err, "record: cannot open the recorder: %s", bpf_strerror(-err));
-		goto out_file;
+		goto out_buf;
 	}
 	skel->rodata->rec_nr_ptes = r.g.nr_ptes;
 	skel->rodata->rec_words = r.g.words;
@@ -395,6 +393,20 @@ int cmd_record(int argc, char **argv)
 		goto out_skel;
 	}
 	err = attach_ops(skel->obj, "recorder", &s, &link);
+	if (err)
+		goto out_rb;
+	/*
+	 * FILE is created only now: a record that cannot start leaves an
+	 * earlier recording of that name as it was.  Ranges planned meanwhile
+	 * wait in the ring buffer.
+	 */
+	r.f = fopen(r.path, "w");
+	if (!r.f) {
+		err = -errno;
+		fail(err, "record: cannot create %s: %s", r.path, strerror(-err));
+		goto out_rb;
+	}
+	err = write_header(&r, &h);
 	if (err)
 		goto out_rb;
 	printf("recording %s to %s (ring buffer %u MiB, %zu bytes a range)%s\n", where, r.path,
@@ -435,8 +447,7 @@ out_rb:
 	ring_buffer__free(rb);
 out_skel:
 	policy_recorder__destroy(skel);
-out_file:
-	if (fclose(r.f) && !err) {
+	if (r.f && fclose(r.f) && !err) {
 		err = -errno;
 		fail(err, "record: cannot write %s: %s", r.path, strerror(-err));
 	}
@@ -465,8 +476,10 @@ static int bad_file(const char *path, const char *why)
 static int rec_open(struct rec_file *rf, const char *path)
 {
 	char why[256];
+	unsigned long long tail;
 	struct geometry mine;
 	struct stat st;
+	__u32 order;
 	__u64 nr;
 	int err;
 
@@ -502,9 +515,17 @@ static int rec_open(struct rec_file *rf, const char *path)
 		err = bad_file(path, why);
 		goto err;
 	}
-	geometry_of(&rf->g, le32toh(rf->h.page_size), le32toh(rf->h.pmd_order));
-	if (le32toh(rf->h.header_size) < sizeof(rf->h) || le32toh(rf->h.pmd_order) >= 16 ||
-	    le32toh(rf->h.nr_ptes) != rf->g.nr_ptes || le32toh(rf->h.record_size) != rf->g.size) {
+	/* Strings from the file are printed: end them within their fields. */
+	rf->h.release[sizeof(rf->h.release) - 1] = '\0';
+	rf->h.base[sizeof(rf->h.base) - 1] = '\0';
+	order = le32toh(rf->h.pmd_order);
+	if (le32toh(rf->h.header_size) != sizeof(rf->h) || order <= MIN_COLLAPSE_ORDER ||
+	    order >= 16) {
+		err = bad_file(path, "damaged header (its sizes do not agree)");
+		goto err;
+	}
+	geometry_of(&rf->g, le32toh(rf->h.page_size), order);
+	if (le32toh(rf->h.nr_ptes) != rf->g.nr_ptes || le32toh(rf->h.record_size) != rf->g.size) {
 		err = bad_file(path, "damaged header (its sizes do not agree)");
 		goto err;
 	}
@@ -516,23 +537,25 @@ static int rec_open(struct rec_file *rf, const char *path)
 		err = bad_file(path, why);
 		goto err;
 	}
-	if ((st.st_size - le32toh(rf->h.header_size)) % rf->g.size) {
-		snprintf(why, sizeof(why), "truncated: %lld bytes after the last whole record",
-			 (long long)((st.st_size - le32toh(rf->h.header_size)) % rf->g.size));
+	/* The header was read whole: st_size >= header_size. */
+	rf->count = (st.st_size - sizeof(rf->h)) / rf->g.size;
+	tail = (st.st_size - sizeof(rf->h)) % rf->g.size;
+	nr = le64toh(rf->h.nr_records);
+	if (nr != REC_UNKNOWN && tail) {
+		snprintf(why, sizeof(why), "truncated: %llu bytes after the last whole record", tail);
 		err = bad_file(path, why);
 		goto err;
 	}
-	rf->count = (st.st_size - le32toh(rf->h.header_size)) / rf->g.size;
-	nr = le64toh(rf->h.nr_records);
 	if (nr != REC_UNKNOWN && nr != rf->count) {
 		snprintf(why, sizeof(why), "truncated or damaged: its header counts %llu records, the file holds %llu",
 			 (unsigned long long)nr, rf->count);
 		err = bad_file(path, why);
 		goto err;
 	}
+	/* A record killed or out of space leaves its last record cut: skip it. */
 	if (nr == REC_UNKNOWN)
-		note("%s: the recording did not end cleanly; replaying the %llu whole records it holds",
-		     path, rf->count);
+		note("%s: the recording did not end cleanly; replaying the %llu whole records it holds (%llu bytes after them ignored)",
+		     path, rf->count, tail);
 	if (fseek(rf->f, le32toh(rf->h.header_size), SEEK_SET)) {
 		err = -errno;
 		fail(err, "cannot read %s: %s", path, strerror(-err));
@@ -564,8 +587,21 @@ static bool test_bit(const __u64 *map, unsigned int i)
 	return map[i / 64] >> (i % 64) & 1;
 }
 
+/* Every chunk of a size khugepaged collapses into, aligned, inside the range. */
+static bool plan_ok(const struct geometry *g, const struct mthp_policy_chunk *c, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (c[i].order < MIN_COLLAPSE_ORDER || c[i].order > g->pmd_order ||
+		    c[i].offset & ((1U << c[i].order) - 1) ||
+		    c[i].offset + (1U << c[i].order) > g->nr_ptes)
+			return false;
+	return true;
+}
+
 /*
- * Count a plan of @nr chunks over the range whose scan is @data.  A chunk
+ * Count a plan of @nr chunks (plan_ok()) over the range whose scan is @data.  A chunk
  * below the PMD order where a folio of its order or larger is mapped is
  * skipped at collapse (7.3's default plan has such chunks, the chunks
  * upstream's walk tries first): it is counted apart, not as collapsed.
@@ -580,11 +616,10 @@ static void tally_plan(struct tally *t, const struct geometry *g, const void *da
 	t->ranges++;
 	t->planned += nr > 0;
 	for (i = 0; i < nr; i++) {
-		unsigned int order = c[i].order % REPLAY_ORDERS, n = 1U << order;
-		unsigned int end = c[i].offset + n < g->nr_ptes ? c[i].offset + n : g->nr_ptes;
+		unsigned int order = c[i].order, n = 1U << order;
 		bool folio = false;
 
-		for (p = c[i].offset, none = 0; p < end; p++) {
+		for (p = c[i].offset, none = 0; p < c[i].offset + n; p++) {
 			none += !test_bit(present, p) && !test_bit(swap, p);
 			folio |= order < g->pmd_order && folio_order[p] >= order;
 		}
@@ -645,9 +680,9 @@ static int replay_one(struct tally *t, const struct geometry *g, const struct re
 
 	if (err)
 		return fail(err, "record %llu: BPF_PROG_TEST_RUN of %s: %s", idx, t->name,
-			    strerror(-err));
-	if (res.nr > g->max_chunks)
-		return fail(-EINVAL, "record %llu: %s planned %u chunks, more than a range holds",
+			    bpf_strerror(-err));
+	if (res.nr > g->max_chunks || !plan_ok(g, out, res.nr))
+		return fail(-EINVAL, "record %llu: %s's plan, as the kernel returned it, is not one a range can have (%u chunks)",
 			    idx, t->name, res.nr);
 	tally_plan(t, g, data, out, res.nr);
 	t->rejected += res.rejected != 0;
@@ -747,8 +782,9 @@ int cmd_replay(int argc, char **argv)
 			err = fail(-EIO, "%s: cannot read record %llu", rf.path, idx);
 			break;
 		}
-		if (h->nr_ptes != rf.g.nr_ptes || h->default_nr > rf.g.max_chunks) {
-			err = fail(-EINVAL, "%s: record %llu is damaged (%u PTEs, %u chunks)",
+		if (h->nr_ptes != rf.g.nr_ptes || h->default_nr > rf.g.max_chunks ||
+		    !plan_ok(&rf.g, recorded, h->default_nr)) {
+			err = fail(-EINVAL, "%s: record %llu is damaged (%u PTEs, %u chunks, or a chunk out of place)",
 				   rf.path, idx, h->nr_ptes, h->default_nr);
 			break;
 		}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -133,4 +134,16 @@ int pmd_order(void)
 	}
 	order = __builtin_ctzll(pmd / page);
 	return order;
+}
+
+int parse_secs(const char *cmd, const char *opt, const char *arg, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(*v) || *v <= 0 || *v > 1e9)
+		return fail(-EINVAL, "%s: %s needs a positive number of seconds, not '%s'",
+			    cmd, opt, arg);
+	return 0;
 }

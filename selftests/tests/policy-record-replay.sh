@@ -13,7 +13,7 @@ CG=/sys/fs/cgroup
 OUT=/mthp-out/record-replay; [ -d /mthp-out ] || OUT=/tmp/record-replay
 . "$MTHP_REPO/selftests/tests/tap.sh"
 . "$MTHP_REPO/selftests/tests/policies.sh"
-plan 18
+plan 23
 
 mkdir -p "$OUT"
 $L detach --all > /dev/null 2>&1
@@ -97,11 +97,39 @@ v = bytearray(d); struct.pack_into("<I", v, 8, 99)
 open(sys.argv[2] + "/version.rec", "wb").write(v)
 open(sys.argv[2] + "/cut.rec", "wb").write(d[:len(d) - size // 2])
 open(sys.argv[2] + "/short.rec", "wb").write(d[:len(d) - size])
+# Killed mid-write: no count in the header, the last record cut.
+u = bytearray(d); struct.pack_into("<Q", u, 32, 2**64 - 1)
+open(sys.argv[2] + "/unclean.rec", "wb").write(u[:len(u) - size // 3])
+o = bytearray(d); struct.pack_into("<I", o, 28, 40)
+open(sys.argv[2] + "/order.rec", "wb").write(o)
+hs = bytearray(d); struct.pack_into("<I", hs, 12, 1 << 30)
+open(sys.argv[2] + "/hsize.rec", "wb").write(hs)
+# The first record's default plan: one chunk of order 1 (no size of ours).
+c = bytearray(d); struct.pack_into("<I", c, 128 + 76, 1); struct.pack_into("<HH", c, 128 + 80, 0, 1)
+open(sys.argv[2] + "/chunk.rec", "wb").write(c)
+# The release string without its NUL: printed within its field.
+r = bytearray(d); r[64:112] = b"x" * 48
+open(sys.argv[2] + "/release.rec", "wb").write(r)
 PY
 t_refused "a file of another kind is refused" "bad magic" $L replay "$OUT/magic.rec" kernel
 t_refused "an unknown format version is refused" "format version 99" $L replay "$OUT/version.rec" kernel
 t_refused "a record cut in half is refused" "truncated: " $L replay "$OUT/cut.rec" kernel
 t_refused "a file missing a whole record is refused" "header counts" $L replay "$OUT/short.rec" kernel
+unclean() {
+	$L replay "$OUT/unclean.rec" kernel > "$OUT/unclean.out" 2>&1 &&
+		grep -q "did not end cleanly; replaying the $((n0 - 1)) whole records" "$OUT/unclean.out"
+}
+n0=$(recorded "$OUT/record.out")
+t "a recording that did not end cleanly replays its whole records" unclean
+t_refused "a PMD order out of range is refused" "damaged header" $L replay "$OUT/order.rec" kernel
+t_refused "a header size past the file is refused" "damaged header" $L replay "$OUT/hsize.rec" kernel
+t_refused "a recorded chunk of no collapse size is refused" "record 0 is damaged" \
+	$L replay "$OUT/chunk.rec" kernel
+release() {
+	$L replay "$OUT/release.rec" kernel > "$OUT/release.out" 2>&1 &&
+		grep -q "recorded on x\{47\} (base" "$OUT/release.out"
+}
+t "a release string without its end is read within its field" release
 
 # Where record cannot record what it should.
 $L attach default --shadow > /dev/null
