@@ -12,12 +12,7 @@
 
 char _license[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} min_young SEC(".maps");
+MTHP_PARAM(min_young, 1);
 
 SEC("struct_ops/plan")
 int BPF_PROG(hot_plan, struct mthp_collapse_ctx *range)

@@ -24,6 +24,19 @@ extern int bpf_mthp_plan_default(struct mthp_collapse_ctx *ctx) __ksym;
  */
 
 /*
+ * A parameter: @n u32 values by u32 index, which the loader pins beside
+ * the policy and sets by name (policy-api.md, "Parameters").  A hash of
+ * u32 to u32 is one too; declare it in full.
+ */
+#define MTHP_PARAM(_name, _n)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_ARRAY);		\
+		__uint(max_entries, _n);			\
+		__type(key, u32);				\
+		__type(value, u32);				\
+	} _name SEC(".maps")
+
+/*
  * The smallest collapse size is 4 PTEs on every page size.  The range's
  * size and the PMD order come from the context (nr_ptes, pmd_order): on
  * 16K and 64K base pages a range has 2048 and 8192 PTEs.

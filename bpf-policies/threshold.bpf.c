@@ -15,12 +15,7 @@
 char _license[] SEC("license") = "GPL";
 
 /* Percent per order, index = order; 0: scaled from max_ptes_none. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_ORDERS);
-	__type(key, u32);
-	__type(value, u32);
-} pct SEC(".maps");
+MTHP_PARAM(pct, MAX_ORDERS);
 
 SEC("struct_ops/plan")
 int BPF_PROG(threshold_plan, struct mthp_collapse_ctx *range)

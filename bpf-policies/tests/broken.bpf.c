@@ -8,12 +8,7 @@
 
 char _license[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} mode SEC(".maps");
+MTHP_PARAM(mode, 1);
 
 SEC("struct_ops/plan")
 int BPF_PROG(broken_plan, struct mthp_collapse_ctx *range)

@@ -18,12 +18,7 @@ struct {
 	__type(value, u32);
 } deny_tgid SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} max_order SEC(".maps");
+MTHP_PARAM(max_order, 1);
 
 /* Ranges planned: not a parameter (64-bit values), so neither pinned nor listed. */
 struct {

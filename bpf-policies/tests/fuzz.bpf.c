@@ -23,12 +23,7 @@
 
 char _license[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} seed SEC(".maps");
+MTHP_PARAM(seed, 1);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

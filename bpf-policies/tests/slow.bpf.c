@@ -9,12 +9,7 @@
 
 char _license[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} loops SEC(".maps");
+MTHP_PARAM(loops, 1);
 
 SEC("struct_ops/plan")
 int BPF_PROG(slow_plan, struct mthp_collapse_ctx *range)
